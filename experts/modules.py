@@ -1,0 +1,97 @@
+"""The DSPy programs: the router and one expert per domain. Each is optimizable on its own."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import dspy
+
+from sme_mcp.experts.signatures import AnswerGeneral, RouteQuestion, SolveMath, WriteCode
+
+
+class ExpertRouter(dspy.Module):
+    """Picks the expert for a question, with a confidence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.route = dspy.ChainOfThought(RouteQuestion)
+
+    def forward(self, question: str) -> dspy.Prediction:
+        # JSON output lets the server's grammar enforce the Literal domain.
+        with dspy.context(adapter=dspy.JSONAdapter()):
+            return self.route(question=question)
+
+
+class LoopSafeReAct(dspy.ReAct):
+    """ReAct that ends the trajectory when a step makes no progress.
+
+    Small local models often never pick `finish` and instead repeat the last tool call until
+    `max_iters`, each repeat costing seconds. A step that repeats the previous call, or gets the
+    same observation again, ends the loop; the answer is then extracted as usual.
+    """
+
+    def forward(self, **input_args: object) -> dspy.Prediction:
+        from dspy.utils.exceptions import ContextWindowExceededError
+
+        trajectory: dict[str, object] = {}
+        max_iters = int(input_args.pop("max_iters", self.max_iters))  # type: ignore[call-overload]
+        for idx in range(max_iters):
+            try:
+                pred = self._call_with_potential_trajectory_truncation(self.react, trajectory, **input_args)
+            except (ContextWindowExceededError, ValueError) as err:
+                logging.getLogger(__name__).warning("ending the trajectory: %s", err)
+                break
+            call = (pred.next_tool_name, pred.next_tool_args)
+            trajectory[f"thought_{idx}"] = pred.next_thought
+            trajectory[f"tool_name_{idx}"] = pred.next_tool_name
+            trajectory[f"tool_args_{idx}"] = pred.next_tool_args
+            if idx and call == (trajectory[f"tool_name_{idx - 1}"], trajectory[f"tool_args_{idx - 1}"]):
+                trajectory[f"observation_{idx}"] = "Repeated call; finishing."
+                break
+            try:
+                trajectory[f"observation_{idx}"] = self.tools[pred.next_tool_name](**pred.next_tool_args)
+            except Exception as err:
+                trajectory[f"observation_{idx}"] = f"Execution error in {pred.next_tool_name}: {err}"
+            if pred.next_tool_name == "finish":
+                break
+            if idx and trajectory[f"observation_{idx}"] == trajectory[f"observation_{idx - 1}"]:
+                break
+        extract = self._call_with_potential_trajectory_truncation(self.extract, trajectory, **input_args)
+        return dspy.Prediction(trajectory=trajectory, **extract)
+
+
+class MathExpert(dspy.Module):
+    """LoopSafeReAct over the SymPy tools (the exact arithmetic fast path runs before it, in the service)."""
+
+    def __init__(self, tools: list[Callable[..., str]], max_iters: int = 5) -> None:
+        super().__init__()
+        self.solve = LoopSafeReAct(SolveMath, tools=tools, max_iters=max_iters)
+
+    def forward(self, question: str) -> dspy.Prediction:
+        # With the chat format the 1.5B model re-writes the trajectory markers and runs to
+        # max_tokens; schema-constrained JSON keeps every step to one short, parseable object.
+        with dspy.context(adapter=dspy.JSONAdapter()):
+            return self.solve(question=question)
+
+
+class CodeExpert(dspy.Module):
+    """Writes Python code with a short explanation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.write = dspy.ChainOfThought(WriteCode)
+
+    def forward(self, question: str) -> dspy.Prediction:
+        return self.write(question=question)
+
+
+class GeneralExpert(dspy.Module):
+    """Answers general questions concisely."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.respond = dspy.ChainOfThought(AnswerGeneral)
+
+    def forward(self, question: str) -> dspy.Prediction:
+        return self.respond(question=question)

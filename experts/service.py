@@ -1,0 +1,245 @@
+"""`ExpertService`: the one DSPy core behind the MCP tools and the CLI.
+
+DSPy, LiteLLM and MLflow are imported on first use, not at construction, so a server built
+around this object answers `tools/list` before any of them has loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from sme_mcp.experts.answer import ExpertAnswer
+from sme_mcp.experts.fast_path import arithmetic_expression
+from sme_mcp.experts.lm import LMChain, LocalBackend, Served
+from sme_mcp.experts.programs import ProgramStore
+from sme_mcp.experts.settings import DOMAINS, ROLES, Domain, Role, Settings
+from sme_mcp.tools.worker import SympyWorkerPool
+
+if TYPE_CHECKING:
+    import dspy
+
+log = logging.getLogger(__name__)
+
+DESCRIPTIONS: dict[Role, tuple[str, str]] = {
+    "router": ("Chooses the expert for a question", "ChainOfThought(RouteQuestion)"),
+    "math": ("Arithmetic, algebra, calculus and word problems; exact via SymPy tools", "ReAct(SolveMath) + fast path"),
+    "code": ("Writes and explains Python code", "ChainOfThought(WriteCode)"),
+    "general": ("Facts, definitions and everything else", "ChainOfThought(AnswerGeneral)"),
+}
+
+
+class ExpertInfo(BaseModel):
+    name: str
+    description: str
+    module: str
+    program_version: str | None
+    holdout_score: float | None
+    backends: list[str]
+
+
+class InvalidQuestion(ValueError):
+    """The question or domain is not acceptable; the message says how to fix it."""
+
+
+def prepare_dspy_env(settings: Settings) -> None:
+    """Environment DSPy and LiteLLM read at import: no internet, cache under the data dir."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("DSPY_CACHEDIR", str(settings.data_dir / "dspy_cache"))
+
+
+class ExpertService:
+    """Routes questions to the experts and runs them on the role's LM chain.
+
+    Args:
+        settings: Service settings.
+        local: The supervised local LM, or None when there is none.
+        pool: SymPy worker pool; one is created from the settings if omitted.
+    """
+
+    def __init__(self, settings: Settings, local: LocalBackend | None, pool: SympyWorkerPool | None = None):
+        self.settings = settings
+        self.local = local
+        self.pool = pool or SympyWorkerPool(settings.sympy_workers, settings.sympy_timeout, settings.sympy_memory_mb)
+        self.chains = {role: LMChain(role, settings.role(role).chain, local) for role in ROLES}
+        self.programs = ProgramStore(settings.data_dir / "programs")
+        self._modules: dict[str, dspy.Module] = {}
+        self._versions: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        self._dspy_ready = False
+
+    # -- setup -----------------------------------------------------------------------------------
+
+    def _ensure_dspy(self) -> None:
+        if self._dspy_ready:
+            return
+        prepare_dspy_env(self.settings)
+        import dspy
+
+        cache_dir = self.settings.data_dir / "dspy_cache"
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        dspy.configure_cache(disk_cache_dir=str(cache_dir))
+        if self.settings.mlflow.enabled:
+            self._enable_mlflow()
+        self._dspy_ready = True
+
+    def _enable_mlflow(self) -> None:
+        import mlflow
+
+        uri = self.settings.mlflow.tracking_uri or f"sqlite:///{(self.settings.data_dir / 'mlflow.db').resolve()}"
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_experiment(self.settings.mlflow.experiment)
+        mlflow.dspy.autolog()
+        log.info("MLflow tracing DSPy calls to %s", uri)
+
+    def build_module(self, name: Role) -> dspy.Module:
+        """A fresh, uncompiled module for a role (what optimizers start from)."""
+        from sme_mcp.experts.math_tools import sympy_tools
+        from sme_mcp.experts.modules import CodeExpert, ExpertRouter, GeneralExpert, MathExpert
+
+        if name == "router":
+            return ExpertRouter()
+        if name == "math":
+            return MathExpert(sympy_tools(self.pool), max_iters=self.settings.react_max_iters)
+        if name == "code":
+            return CodeExpert()
+        return GeneralExpert()
+
+    def module(self, name: Role) -> dspy.Module:
+        """The active module for a role: the compiled version if one is active, else the base one."""
+        with self._lock:
+            self._ensure_dspy()
+            if name not in self._modules:
+                module = self.build_module(name)
+                version = self.programs.active(name)
+                if version is not None:
+                    module.load(str(self.programs.path(version)))
+                    log.info("loaded %s program version %s", name, version.version)
+                self._modules[name] = module
+                self._versions[name] = version.version if version else None
+            return self._modules[name]
+
+    def reload(self, name: Role) -> None:
+        """Forgets the cached module so the next call loads the (newly) active version."""
+        with self._lock:
+            self._modules.pop(name, None)
+            self._versions.pop(name, None)
+
+    # -- questions -------------------------------------------------------------------------------
+
+    def validate(self, question: object, domain: object) -> tuple[str, Domain | None]:
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidQuestion("question must be a non-empty string")
+        if len(question) > self.settings.max_question_chars:
+            raise InvalidQuestion(
+                f"question is {len(question)} characters long; the limit is {self.settings.max_question_chars} "
+                "(SME_MAX_QUESTION_CHARS)"
+            )
+        if domain is not None and domain not in DOMAINS:
+            raise InvalidQuestion(f"unknown domain {domain!r}; use one of: {', '.join(DOMAINS)} (or omit it)")
+        return question.strip(), domain  # type: ignore[return-value]
+
+    def ask(self, question: str, domain: str | None = None) -> ExpertAnswer:
+        """Answers a question, routing it unless `domain` is given.
+
+        Raises:
+            InvalidQuestion: Empty, oversized, or an unknown domain.
+            NoBackendError: No LM backend could answer.
+            ComputeError: The exact arithmetic fast path refused or failed.
+        """
+        started = time.perf_counter()
+        question, chosen = self.validate(question, domain)
+        routed_by: Any = "explicit"
+        confidence = None
+        expression = arithmetic_expression(question) if chosen in (None, "math") else None
+        if expression is not None:
+            return self._fast_path(expression, started, "explicit" if chosen else "fast_path")
+        if chosen is None:
+            chosen, confidence, routed_by = self._route(question)
+        return self._answer(question, chosen, routed_by, confidence, started)
+
+    def _fast_path(self, expression: str, started: float, routed_by: Any) -> ExpertAnswer:
+        result = self.pool.run("evaluate", expression=expression)
+        numeric = result.get("numeric")
+        return ExpertAnswer(
+            answer=result["result"], domain="math", routed_by=routed_by, confidence=1.0,
+            reasoning=f"Exact arithmetic by SymPy: {expression} = {result['result']}"
+            + (f" ≈ {numeric}" if numeric else ""),
+            backend="sympy", model=None, latency_ms=(time.perf_counter() - started) * 1000,
+            tools_used=["evaluate"],
+        )
+
+    def _route(self, question: str) -> tuple[Domain, float | None, str]:
+        router = self.module("router")
+        try:
+            pred, _ = self.chains["router"].run(lambda: router(question=question))
+        except Exception as exc:
+            from sme_mcp.experts.lm import NoBackendError
+
+            if isinstance(exc, NoBackendError):
+                raise
+            log.warning("router failed (%s); answering with the general expert", exc)
+            return "general", None, "router_fallback"
+        domain = pred.domain if pred.domain in DOMAINS else "general"
+        try:
+            confidence = max(0.0, min(1.0, float(pred.confidence)))
+        except (TypeError, ValueError):
+            confidence = None
+        return domain, confidence, "router"
+
+    def _answer(
+        self, question: str, domain: Domain, routed_by: Any, confidence: float | None, started: float
+    ) -> ExpertAnswer:
+        module = self.module(domain)
+        pred, served = self.chains[domain].run(lambda: module(question=question))
+        return self._to_answer(pred, served, domain, routed_by, confidence, started)
+
+    def _to_answer(
+        self, pred: Any, served: Served, domain: Domain, routed_by: Any, confidence: float | None, started: float
+    ) -> ExpertAnswer:
+        trajectory = getattr(pred, "trajectory", None) or {}
+        tools = [v for k, v in trajectory.items() if k.startswith("tool_name_") and v != "finish"]
+        code = None
+        if domain == "code":
+            code = strip_fences(str(pred.code))
+            answer = f"```python\n{code}\n```\n\n{pred.explanation}".strip()
+        else:
+            answer = str(pred.answer).strip()
+        return ExpertAnswer(
+            answer=answer, domain=domain, routed_by=routed_by, confidence=confidence,
+            reasoning=getattr(pred, "reasoning", None), code=code, backend=served.label, model=served.model,
+            latency_ms=(time.perf_counter() - started) * 1000, tools_used=tools,
+            program_version=self._versions.get(domain),
+        )
+
+    def experts(self) -> list[ExpertInfo]:
+        out = []
+        for role in ROLES:
+            version = self.programs.active(role)
+            description, module = DESCRIPTIONS[role]
+            out.append(ExpertInfo(
+                name=role, description=description, module=module,
+                program_version=version.version if version else None,
+                holdout_score=version.holdout_score if version else None,
+                backends=[spec.label for spec in self.settings.role(role).chain],
+            ))
+        return out
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def strip_fences(code: str) -> str:
+    """Removes a Markdown code fence the model may have added despite being asked not to."""
+    text = code.strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        if text.rstrip().endswith("```"):
+            text = text.rstrip()[:-3]
+    return text.strip()

@@ -1,0 +1,1 @@
+"""sme-mcp server."""

@@ -1,0 +1,187 @@
+"""`sme-mcp` command line: serve, ask, experts, doctor, prepare-model.
+
+Every command builds the same `ExpertService` the MCP tools use. Logs go to stderr; stdout carries
+only results (and, for `serve --transport stdio`, only the protocol).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+from sme_mcp.experts.settings import DOMAINS, LOCAL, ROLES, Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if getattr(args, "no_local", False):
+        settings.local.enabled = False
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sme_mcp.server.serve import serve
+
+    settings = _settings(args)
+    if args.token:
+        settings.http.token = args.token
+    serve(settings, args.transport, args.host, args.port)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from sme_mcp.experts.lm import NoBackendError
+    from sme_mcp.experts.service import ExpertService, InvalidQuestion
+    from sme_mcp.server.serve import make_local
+    from sme_mcp.tools.worker import ComputeError
+
+    settings = _settings(args)
+    local = make_local(settings)
+    service = ExpertService(settings, local)
+    if local is not None:
+        local.start()
+    try:
+        answer = service.ask(args.question, args.domain)
+    except (InvalidQuestion, NoBackendError, ComputeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if local is not None:
+            local.stop()
+        service.close()
+    if args.json:
+        print(answer.model_dump_json(indent=2))
+    else:
+        print(answer.answer)
+        served = answer.backend + (f" ({answer.model})" if answer.model else "")
+        print(f"\n[{answer.domain} via {answer.routed_by}; {served}; {answer.latency_ms / 1000:.1f} s"
+              + (f"; tools: {', '.join(answer.tools_used)}" if answer.tools_used else "") + "]", file=sys.stderr)
+    return 0
+
+
+def cmd_experts(args: argparse.Namespace) -> int:
+    from sme_mcp.experts.service import ExpertService
+
+    service = ExpertService(_settings(args), None)
+    try:
+        experts = service.experts()
+    finally:
+        service.close()
+    if args.json:
+        print(json.dumps([e.model_dump() for e in experts], indent=2))
+        return 0
+    for e in experts:
+        version = e.program_version or "base (not compiled)"
+        score = f", holdout {e.holdout_score:.3f}" if e.holdout_score is not None else ""
+        print(f"{e.name:8} {e.description}\n         {e.module}; program {version}{score}; "
+              f"backends: {' -> '.join(e.backends)}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Reports, per backend, whether it can serve and why not."""
+    from sme_mcp.server.serve import make_local
+
+    settings = _settings(args)
+    report: dict[str, Any] = {"data_dir": str(settings.data_dir), "backends": {}}
+    local = make_local(settings)
+    if local is None:
+        report["backends"][LOCAL] = {"ok": False, "why": "disabled (SME_LOCAL__ENABLED=false)"}
+    else:
+        started = time.monotonic()
+        local.start()
+        try:
+            url = local.base_url(wait=settings.local.startup_timeout)
+            report["backends"][LOCAL] = {
+                "ok": True, "url": url, "model": str(local.model_path), "binary": str(local.binary),
+                "ready_after_s": round(time.monotonic() - started, 1),
+            }
+        except Exception as exc:
+            report["backends"][LOCAL] = {"ok": False, "why": str(exc), "log": str(local.log_path)}
+        finally:
+            local.stop()
+    for role in ROLES:
+        for spec in settings.role(role).chain:
+            if spec.model == LOCAL or spec.label in report["backends"]:
+                continue
+            if spec.api_key_env and not os.environ.get(spec.api_key_env):
+                report["backends"][spec.label] = {"ok": False, "why": f"{spec.api_key_env} is not set"}
+            else:
+                report["backends"][spec.label] = {"ok": True, "why": "API key set (not called)"}
+    report["roles"] = {role: [s.label for s in settings.role(role).chain] for role in ROLES}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for label, info in report["backends"].items():
+            mark = "ok " if info["ok"] else "NO "
+            print(f"{mark} {label}: {info.get('url') or info.get('why')}")
+        for role, chain in report["roles"].items():
+            print(f"    {role}: {' -> '.join(chain)}")
+    return 0 if any(b["ok"] for b in report["backends"].values()) else 1
+
+
+def cmd_prepare_model(args: argparse.Namespace) -> int:
+    """Assembles and verifies the embedded model, and checks the embedded binary."""
+    from sme_mcp.server.embedded import EmbeddedBackendMissing, embedded_binary, embedded_model_path
+
+    settings = _settings(args)
+    try:
+        started = time.monotonic()
+        path = embedded_model_path(settings.cache_dir)
+        binary = embedded_binary()
+    except EmbeddedBackendMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"model:  {path} ({path.stat().st_size / 1e9:.2f} GB, sha256 verified, {time.monotonic() - started:.1f} s)")
+    print(f"binary: {binary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sme-mcp", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (stderr)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the MCP server")
+    p.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
+    p.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="HTTP port (default 8765)")
+    p.add_argument("--token", default=os.environ.get("SME_HTTP__TOKEN"), help="require this bearer token (HTTP)")
+    p.add_argument("--no-local", action="store_true", help="do not launch the local llama-server")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("ask", help="answer one question")
+    p.add_argument("question")
+    p.add_argument("--domain", choices=DOMAINS, default=None)
+    p.add_argument("--json", action="store_true", help="print the full structured answer")
+    p.add_argument("--no-local", action="store_true", help="do not launch the local llama-server")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("experts", help="list the experts and their active programs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_experts)
+
+    p = sub.add_parser("doctor", help="show which LM backends are reachable and why not")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-local", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("prepare-model", help="assemble and verify the embedded model")
+    p.set_defaults(func=cmd_prepare_model)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("SME_LOG_LEVEL", "WARNING").upper())
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

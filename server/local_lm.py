@@ -1,0 +1,278 @@
+"""Supervises a llama-server child process: free port, /health polling, restart with backoff, clean stop.
+
+One long-lived monitor thread launches every child. That matters: PR_SET_PDEATHSIG fires when
+the *thread* that forked the child exits, so launching from a short-lived thread would kill the
+child early, while launching from the monitor thread kills it exactly when this process dies,
+even by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sme_mcp.experts.lm import BackendUnavailable
+from sme_mcp.experts.settings import LocalServerSettings
+from sme_mcp.server.embedded import (
+    DEFAULT_MODEL,
+    EmbeddedBackendMissing,
+    embedded_binary,
+    embedded_model_path,
+)
+
+log = logging.getLogger(__name__)
+
+ALIAS = "local"
+HEALTHY_RESET_SECONDS = 60.0
+
+try:
+    _LIBC: Any = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not Linux: no parent-death signal, stop() still cleans up
+    _LIBC = None
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec: keep it to one pre-resolved libc call.
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _health(url: str, timeout: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+class LocalServer:
+    """A supervised llama-server (llama.cpp's, or bitnet.cpp's build with the same flags).
+
+    Args:
+        settings: Binary, model and launch settings.
+        cache_dir: Where the embedded model is assembled.
+        log_dir: Where `llama-server.log` is kept.
+    """
+
+    def __init__(self, settings: LocalServerSettings, cache_dir: Path, log_dir: Path):
+        self.settings = settings
+        self.cache_dir = cache_dir
+        self.log_path = log_dir / "llama-server.log"
+        self.state = "disabled" if not settings.enabled else "stopped"
+        self.reason = "disabled by SME_LOCAL__ENABLED=false" if not settings.enabled else "not started"
+        self.port: int | None = None
+        self.restarts = 0
+        self.model_path: Path | None = None
+        self.binary: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts the monitor thread; returns at once (the model loads in the background)."""
+        if not self.settings.enabled or (self._thread and self._thread.is_alive()):
+            return
+        self._stop.clear()
+        self._set("starting", "resolving binary and model")
+        self._thread = threading.Thread(target=self._monitor, name="llama-server-monitor", daemon=True)
+        self._thread.start()
+
+    def base_url(self, wait: float = 0.0) -> str:
+        """Returns `http://host:port/v1` once the server is healthy, waiting up to `wait` seconds.
+
+        Raises:
+            BackendUnavailable: Disabled, failed, or not ready in time; the message says which.
+        """
+        if self.state == "stopped" and self.settings.enabled:
+            self.start()
+        deadline = time.monotonic() + wait
+        with self._changed:
+            while not self._ready.is_set():
+                if self.state in ("disabled", "failed"):
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(min(left, 1.0))
+        if self._ready.is_set() and self.port is not None:
+            return f"http://{self.settings.host}:{self.port}/v1"
+        raise BackendUnavailable(f"local llama-server is {self.state}: {self.reason}")
+
+    @property
+    def pid(self) -> int | None:
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    @property
+    def model_name(self) -> str:
+        path = self.model_path or self.settings.model_path
+        return path.name if path else DEFAULT_MODEL.file_name
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "pid": self.pid,
+            "port": self.port,
+            "model": str(self.model_path) if self.model_path else None,
+            "binary": str(self.binary) if self.binary else None,
+            "restarts": self.restarts,
+            "log": str(self.log_path),
+        }
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stops the child (SIGTERM, then SIGKILL after `grace` seconds) and the monitor thread."""
+        self._stop.set()
+        self._terminate(grace)
+        if self._thread is not None:
+            self._thread.join(timeout=grace + 5)
+        if self.state != "disabled":
+            self._set("stopped", "stopped")
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _set(self, state: str, reason: str) -> None:
+        with self._changed:
+            self.state, self.reason = state, reason
+            self._changed.notify_all()
+        log.info("llama-server %s: %s", state, reason)
+
+    def _terminate(self, grace: float) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def _resolve(self) -> tuple[Path, Path]:
+        s = self.settings
+        binary = s.binary or embedded_binary()
+        if s.binary is not None:
+            found = shutil.which(str(s.binary))
+            if found is None:
+                raise EmbeddedBackendMissing(f"SME_LOCAL__BINARY={s.binary} is not an executable")
+            binary = Path(found)
+        if s.model_path is not None:
+            if not s.model_path.is_file():
+                raise EmbeddedBackendMissing(f"SME_LOCAL__MODEL_PATH={s.model_path} is not a file")
+            return binary, s.model_path
+        return binary, embedded_model_path(self.cache_dir)
+
+    def command(self, port: int) -> list[str]:
+        s = self.settings
+        assert self.binary is not None and self.model_path is not None
+        cmd = [
+            str(self.binary), "-m", str(self.model_path), "--host", s.host, "--port", str(port),
+            "-c", str(s.ctx_size), "-t", str(s.threads), "-np", str(s.parallel), "--alias", ALIAS,
+        ]
+        if s.chat_template:
+            cmd += ["--chat-template", s.chat_template]
+        return cmd + list(s.extra_args)
+
+    def _monitor(self) -> None:
+        try:
+            self.binary, self.model_path = self._resolve()
+        except EmbeddedBackendMissing as exc:
+            self._set("failed", str(exc))
+            return
+        failures = 0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            healthy = self._run_once()
+            if self._stop.is_set():
+                return
+            if healthy and time.monotonic() - started > HEALTHY_RESET_SECONDS:
+                failures = 0
+            failures += 1
+            if failures > self.settings.max_restarts:
+                self._set("failed", f"llama-server exited {failures} times in a row; {self._log_tail()}")
+                return
+            backoff = min(30.0, 0.5 * 2**failures)
+            self.restarts += 1
+            self._set("restarting", f"llama-server exited; restart {self.restarts} in {backoff:g} s")
+            self._stop.wait(backoff)
+
+    def _run_once(self) -> bool:
+        """Launches one child and returns after it exits; True if it had become healthy."""
+        port = self.settings.port or free_port(self.settings.host)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        assert self.binary is not None
+        # The embedded build links its ggml libraries from its own directory.
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(self.binary.parent), env.get("LD_LIBRARY_PATH")]))
+        with self.log_path.open("ab") as logf:
+            logf.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(self.command(port))}\n".encode())
+            logf.flush()
+            self._proc = subprocess.Popen(
+                self.command(port), stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                env=env, preexec_fn=_die_with_parent,
+            )
+        self.port = port
+        self._set("starting", f"loading {self.model_path} on port {port} (pid {self._proc.pid})")
+        healthy = self._wait_healthy(self._proc, port)
+        if healthy:
+            self._ready.set()
+            self._set("ready", f"serving on port {port} (pid {self._proc.pid})")
+            self._wait_exit(self._proc, lambda: self._stop.is_set())
+        self._ready.clear()
+        if not self._stop.is_set() and self._proc.poll() is None:
+            self._terminate(5.0)  # never became healthy in time
+        return healthy
+
+    def _wait_healthy(self, proc: subprocess.Popen[bytes], port: int) -> bool:
+        url = f"http://{self.settings.host}:{port}/health"
+        deadline = time.monotonic() + self.settings.startup_timeout
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if proc.poll() is not None:
+                self.reason = f"exited with code {proc.returncode} while loading; {self._log_tail()}"
+                return False
+            if _health(url) == 200:
+                return True
+            self._stop.wait(0.25)
+        if not self._stop.is_set():
+            self.reason = f"not healthy after {self.settings.startup_timeout:g} s; {self._log_tail()}"
+        return False
+
+    @staticmethod
+    def _wait_exit(proc: subprocess.Popen[bytes], stop: Callable[[], bool]) -> None:
+        while not stop():
+            try:
+                proc.wait(timeout=0.5)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def _log_tail(self, lines: int = 3) -> str:
+        try:
+            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+        except OSError:
+            return "no log"
+        return "last log lines: " + " | ".join(t.strip()[:200] for t in tail)

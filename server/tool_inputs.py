@@ -1,0 +1,84 @@
+"""One Pydantic model per MCP tool input. Field descriptions become the tools' JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+MAX_TEXT = 5000  # mirrors tools.parse.MAX_INPUT_CHARS; longer inputs fail schema validation early
+
+Expression = Field(max_length=MAX_TEXT, description="Math expression, e.g. 'x**3*sin(x)'; '^' also means power")
+Variable = Field(default=None, max_length=32, description="Variable name, e.g. 'x'; default: the only one")
+Matrix = Field(max_length=MAX_TEXT, description="Matrix as nested lists, e.g. '[[1, 2], [3, 4]]'")
+
+
+class AskExpert(BaseModel):
+    question: str = Field(max_length=100_000, description="The question, in plain language")
+    domain: Literal["math", "code", "general"] | None = Field(
+        default=None, description="Expert to use; omit to let the router choose"
+    )
+
+
+class Evaluate(BaseModel):
+    expression: str = Expression
+    digits: int = Field(default=15, ge=1, le=1000, description="Significant digits of the decimal value")
+
+
+class Simplify(BaseModel):
+    expression: str = Expression
+
+
+class Expand(BaseModel):
+    expression: str = Expression
+
+
+class Factor(BaseModel):
+    expression: str = Field(max_length=MAX_TEXT, description="Polynomial such as 'x**2 - 1', or an integer")
+
+
+class Solve(BaseModel):
+    equations: list[str] = Field(
+        min_length=1, max_length=10,
+        description="Equations such as 'x**2 = 4' or 'x + y = 3' (a bare expression means '= 0'); "
+        "one inequality such as 'x**2 < 4' also works",
+    )
+    variables: list[str] | None = Field(default=None, max_length=10, description="Unknowns; default: all")
+
+
+class Differentiate(BaseModel):
+    expression: str = Expression
+    variable: str | None = Variable
+    order: int = Field(default=1, ge=1, le=50, description="Order of the derivative")
+
+
+class Integrate(BaseModel):
+    expression: str = Expression
+    variable: str | None = Variable
+    lower: str | None = Field(default=None, max_length=200, description="Lower bound, for a definite integral")
+    upper: str | None = Field(default=None, max_length=200, description="Upper bound ('oo' is infinity)")
+
+
+class Limit(BaseModel):
+    expression: str = Expression
+    variable: str | None = Variable
+    point: str = Field(default="0", max_length=200, description="Point approached; 'oo' is infinity")
+    direction: Literal["+", "-", "+-"] = Field(default="+-", description="'+' from above, '-' from below")
+
+
+class Series(BaseModel):
+    expression: str = Expression
+    variable: str | None = Variable
+    point: str = Field(default="0", max_length=200, description="Expansion point")
+    order: int = Field(default=6, ge=1, le=50, description="Terms up to (but excluding) this power")
+
+
+class Summation(BaseModel):
+    expression: str = Expression
+    variable: str | None = Variable
+    lower: str = Field(default="1", max_length=200, description="First index")
+    upper: str = Field(default="n", max_length=200, description="Last index; 'oo' for an infinite series")
+
+
+class MatrixInput(BaseModel):
+    matrix: str = Matrix

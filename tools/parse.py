@@ -1,0 +1,307 @@
+"""Restricted parser from client text to SymPy objects.
+
+SymPy's ``sympify``/``parse_expr`` call ``eval`` on their input, so a client string such as
+``__import__('os').system('...')`` would run. This module instead parses text with ``ast`` (which
+never executes anything) and builds SymPy objects from a whitelist of node types, names and
+functions. Size, nesting, literal and exponent caps stop resource bombs before SymPy sees them;
+the worker process's time and memory limits stop the rest.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import sympy as sp
+
+MAX_INPUT_CHARS = 5000
+MAX_NESTING = 50
+MAX_NODES = 3000
+MAX_LITERAL_DIGITS = 300
+MAX_POWER_DIGITS = 20000
+MAX_FACTORIAL_ARG = 5000
+MAX_MATRIX_CELLS = 100
+MAX_NAME_CHARS = 32
+
+
+class ParseError(ValueError):
+    """The text is not an expression this server accepts; the message says why."""
+
+
+def _capped_factorial(n: sp.Expr) -> sp.Expr:
+    if n.is_Integer and abs(int(n)) > MAX_FACTORIAL_ARG:
+        raise ParseError(f"factorial argument {n} exceeds the limit of {MAX_FACTORIAL_ARG}")
+    return sp.factorial(n)
+
+
+def _log(x: sp.Expr, base: sp.Expr | None = None) -> sp.Expr:
+    return sp.log(x) if base is None else sp.log(x, base)
+
+
+# name -> (callable, min args, max args)
+FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
+    **{name: (getattr(sp, name), 1, 1) for name in (
+        "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "acot",
+        "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "sqrt", "Abs",
+        "floor", "ceiling", "sign", "re", "im", "conjugate", "erf", "gamma",
+    )},
+    "abs": (sp.Abs, 1, 1),
+    "arcsin": (sp.asin, 1, 1),
+    "arccos": (sp.acos, 1, 1),
+    "arctan": (sp.atan, 1, 1),
+    "ln": (sp.log, 1, 1),
+    "log": (_log, 1, 2),
+    "atan2": (sp.atan2, 2, 2),
+    "root": (sp.root, 2, 2),
+    "factorial": (_capped_factorial, 1, 1),
+    "binomial": (sp.binomial, 2, 2),
+    "gcd": (sp.gcd, 2, 2),
+    "lcm": (sp.lcm, 2, 2),
+    "Min": (sp.Min, 1, 10),
+    "Max": (sp.Max, 1, 10),
+    "min": (sp.Min, 1, 10),
+    "max": (sp.Max, 1, 10),
+}
+
+CONSTANTS: dict[str, sp.Expr] = {
+    "pi": sp.pi, "E": sp.E, "e": sp.E, "I": sp.I, "oo": sp.oo, "inf": sp.oo,
+    "infinity": sp.oo, "Infinity": sp.oo,
+}
+
+_NAME = re.compile(rf"^[A-Za-z][A-Za-z0-9_]{{0,{MAX_NAME_CHARS - 1}}}$")
+# "2x" -> "2*x", "2(x+1)" -> "2*(x+1)", ")(" -> ")*(", ")x" -> ")*x"; never inside "1e5".
+_IMPLICIT_NUM = re.compile(r"(?<![A-Za-z_0-9.])(\d+(?:\.\d+)?)\s*(?![eE][+-]?\d)([A-Za-z(])")
+_IMPLICIT_PAREN = re.compile(r"\)\s*([A-Za-z0-9(])")
+
+
+def _check_text(text: object, what: str) -> str:
+    if not isinstance(text, str):
+        raise ParseError(f"{what} must be a string, got {type(text).__name__}")
+    text = text.strip()
+    if not text:
+        raise ParseError(f"{what} is empty")
+    if len(text) > MAX_INPUT_CHARS:
+        raise ParseError(f"{what} is {len(text)} characters long; the limit is {MAX_INPUT_CHARS}")
+    if "\x00" in text:
+        raise ParseError(f"{what} contains a NUL character")
+    depth = deepest = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth -= 1
+    if deepest > MAX_NESTING:
+        raise ParseError(f"{what} nests brackets {deepest} deep; the limit is {MAX_NESTING}")
+    return text
+
+
+def _preprocess(text: str) -> str:
+    # '^' must become '**' as text: as an AST BitXor it would bind looser than '+'.
+    text = _IMPLICIT_NUM.sub(r"\1*\2", text.replace("^", "**"))
+    return _IMPLICIT_PAREN.sub(r")*\1", text)
+
+
+def _parse_ast(text: str, what: str) -> ast.expr:
+    try:
+        tree = ast.parse(_preprocess(text), mode="eval")
+    except SyntaxError as exc:
+        raise ParseError(f"{what} is not a valid expression: {exc.msg} (near column {exc.offset})") from None
+    except (MemoryError, RecursionError, ValueError) as exc:
+        raise ParseError(f"{what} could not be parsed: {type(exc).__name__}") from None
+    count = sum(1 for _ in ast.walk(tree))
+    if count > MAX_NODES:
+        raise ParseError(f"{what} has {count} syntax nodes; the limit is {MAX_NODES}")
+    return tree.body
+
+
+def _digits(n: sp.Rational) -> float:
+    p, q = abs(int(n.p)), abs(int(n.q))
+    return max(math.log10(p) if p > 1 else 0.0, math.log10(q) if q > 1 else 0.0)
+
+
+def _power(base: sp.Expr, exp: sp.Expr) -> sp.Expr:
+    # SymPy evaluates numeric powers eagerly, so 9**9**9 must be refused before Pow() is built.
+    if exp.is_Rational and base.is_Rational and base not in (0, 1, -1):
+        size = abs(float(exp)) * _digits(base)
+        if size > MAX_POWER_DIGITS:
+            raise ParseError(
+                f"{base}**{exp} would have about {size:.3g} digits; the limit is {MAX_POWER_DIGITS}"
+            )
+    if exp.is_Number and abs(exp) > 10**6:
+        raise ParseError(f"exponent {exp} exceeds the limit of 10**6")
+    return sp.Pow(base, exp)
+
+
+class _Builder:
+    """Turns a whitelisted ``ast`` tree into SymPy objects."""
+
+    def __init__(self, what: str, symbols: dict[str, sp.Symbol]):
+        self.what = what
+        self.symbols = symbols
+
+    def fail(self, node: ast.AST, why: str) -> ParseError:
+        col = getattr(node, "col_offset", None)
+        where = f" (column {col + 1})" if col is not None else ""
+        return ParseError(f"{self.what}: {why}{where}")
+
+    def name(self, node: ast.Name) -> sp.Expr:
+        ident = node.id
+        if ident in CONSTANTS:
+            return CONSTANTS[ident]
+        if not _NAME.match(ident) or ident.startswith("_") or "__" in ident:
+            raise self.fail(node, f"the name {ident!r} is not allowed")
+        return self.symbols.setdefault(ident, sp.Symbol(ident))
+
+    def build(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant):
+            return self.constant(node)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            value = self.build(node.operand)
+            return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.BinOp):
+            return self.binop(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, ast.Compare):
+            return self.compare(node)
+        if isinstance(node, ast.List | ast.Tuple):
+            return [self.build(elt) for elt in node.elts]
+        if isinstance(node, ast.Attribute):
+            raise self.fail(node, "attribute access ('.') is not allowed")
+        if isinstance(node, ast.Subscript):
+            raise self.fail(node, "indexing ('[...]') is not allowed")
+        if isinstance(node, ast.Lambda):
+            raise self.fail(node, "lambda is not allowed")
+        raise self.fail(node, f"{type(node).__name__} syntax is not allowed in a math expression")
+
+    def constant(self, node: ast.Constant) -> sp.Expr:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int | float | complex):
+            raise self.fail(node, f"literal {value!r} is not a number")
+        if isinstance(value, int):
+            if value.bit_length() > MAX_LITERAL_DIGITS * 3.33:
+                raise self.fail(node, f"integer literal longer than {MAX_LITERAL_DIGITS} digits")
+            return sp.Integer(value)
+        if isinstance(value, complex):
+            return self.constant(ast.Constant(value.real)) + sp.I * self.constant(ast.Constant(value.imag))
+        if not math.isfinite(value) or abs(value) > 10**MAX_LITERAL_DIGITS:
+            raise self.fail(node, f"number literal {value!r} is out of range")
+        # repr() is the shortest round-trip text, so 0.1 becomes exactly 1/10.
+        return sp.Rational(repr(value))
+
+    def binop(self, node: ast.BinOp) -> sp.Expr:
+        left, right = self.build(node.left), self.build(node.right)
+        if isinstance(left, list) or isinstance(right, list):
+            raise self.fail(node, "arithmetic on lists is not supported")
+        op = node.op
+        if isinstance(op, ast.Add):
+            return left + right
+        if isinstance(op, ast.Sub):
+            return left - right
+        if isinstance(op, ast.Mult):
+            return left * right
+        if isinstance(op, ast.Div):
+            return left / right
+        if isinstance(op, ast.Pow):
+            return _power(left, right)
+        if isinstance(op, ast.Mod):
+            return sp.Mod(left, right)
+        if isinstance(op, ast.FloorDiv):
+            return sp.floor(left / right)
+        raise self.fail(node, f"operator {type(op).__name__} is not allowed")
+
+    def call(self, node: ast.Call) -> sp.Expr:
+        if not isinstance(node.func, ast.Name):
+            raise self.fail(node, "only calls of named functions like sin(x) are allowed")
+        fname = node.func.id
+        if fname not in FUNCTIONS:
+            raise self.fail(node, f"unknown function {fname!r}; allowed: {', '.join(sorted(FUNCTIONS))}")
+        if node.keywords:
+            raise self.fail(node, f"{fname}() takes no keyword arguments")
+        func, lo, hi = FUNCTIONS[fname]
+        if not lo <= len(node.args) <= hi:
+            arity = str(lo) if lo == hi else f"{lo} to {hi}"
+            raise self.fail(node, f"{fname}() takes {arity} argument(s), got {len(node.args)}")
+        args = [self.build(a) for a in node.args]
+        if any(isinstance(a, list) for a in args):
+            raise self.fail(node, f"{fname}() does not take a list")
+        return func(*args)
+
+    def compare(self, node: ast.Compare) -> sp.Basic:
+        if len(node.ops) != 1:
+            raise self.fail(node, "chained comparisons are not supported")
+        left, right = self.build(node.left), self.build(node.comparators[0])
+        ops: dict[type, Callable[[Any, Any], sp.Basic]] = {
+            ast.Eq: sp.Eq, ast.Lt: sp.Lt, ast.LtE: sp.Le, ast.Gt: sp.Gt, ast.GtE: sp.Ge, ast.NotEq: sp.Ne,
+        }
+        op = ops.get(type(node.ops[0]))
+        if op is None:
+            raise self.fail(node, f"comparison {type(node.ops[0]).__name__} is not allowed")
+        return op(left, right)
+
+
+def _build(text: str, what: str, symbols: dict[str, sp.Symbol] | None = None) -> Any:
+    text = _check_text(text, what)
+    return _Builder(what, {} if symbols is None else symbols).build(_parse_ast(text, what))
+
+
+def parse_expression(text: str, what: str = "expression") -> sp.Expr:
+    """Parses one scalar expression such as ``x**2*sin(x)`` or ``1/2 + 1/3``.
+
+    Args:
+        text: Client text. ``^`` means power; ``2x`` means ``2*x``.
+        what: How error messages name this input.
+
+    Raises:
+        ParseError: The text is not a whitelisted expression or exceeds a size limit.
+    """
+    value = _build(text, what)
+    if isinstance(value, list) or not isinstance(value, sp.Expr):
+        raise ParseError(f"{what} must be a single expression, not a list or a comparison")
+    return value
+
+
+def parse_relation(text: str, what: str = "equation") -> sp.Basic:
+    """Parses an equation or inequality; ``a = b`` and ``a == b`` both mean Eq(a, b).
+
+    A bare expression ``e`` means ``e = 0``.
+    """
+    text = _check_text(text, what)
+    parts = re.split(r"(?<![=<>!])=(?!=)", text)
+    if len(parts) == 2:
+        return sp.Eq(parse_expression(parts[0], what), parse_expression(parts[1], what))
+    if len(parts) > 2:
+        raise ParseError(f"{what} has more than one '='")
+    value = _build(text, what)
+    if isinstance(value, list):
+        raise ParseError(f"{what} must be an equation, not a list")
+    return value if isinstance(value, sp.core.relational.Relational) else sp.Eq(value, 0)
+
+
+def parse_symbol(text: str, what: str = "variable") -> sp.Symbol:
+    """Parses a single variable name such as ``x`` or ``theta``."""
+    text = _check_text(text, what)
+    if not _NAME.match(text) or "__" in text or text in CONSTANTS or text in FUNCTIONS:
+        raise ParseError(f"{what} must be a plain name like x or theta, got {text[:40]!r}")
+    return sp.Symbol(text)
+
+
+def parse_matrix(text: str, what: str = "matrix") -> sp.Matrix:
+    """Parses a matrix written as nested lists, e.g. ``[[1, 2], [3, 4]]``."""
+    rows = _build(text, what)
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, list) and r for r in rows):
+        raise ParseError(f"{what} must be a list of rows, e.g. [[1, 2], [3, 4]]")
+    width = len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise ParseError(f"{what} rows have different lengths")
+    if len(rows) * width > MAX_MATRIX_CELLS:
+        raise ParseError(f"{what} has {len(rows) * width} cells; the limit is {MAX_MATRIX_CELLS}")
+    if any(isinstance(c, list) or not isinstance(c, sp.Expr) for r in rows for c in r):
+        raise ParseError(f"{what} cells must be expressions")
+    return sp.Matrix(rows)

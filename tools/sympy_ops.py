@@ -1,0 +1,189 @@
+"""SymPy operations on client text. They run inside a `SympyWorkerPool` process, never in the server.
+
+Every operation takes plain strings and numbers, parses them with `tools.parse` and returns a
+JSON-able dict with the exact result as text, as LaTeX and, for numbers, a decimal value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sympy as sp
+
+from sme_mcp.tools.parse import ParseError, parse_expression, parse_matrix, parse_relation, parse_symbol
+
+MAX_ORDER = 50
+MAX_SOLUTIONS_SHOWN = 50
+MAX_RESULT_CHARS = 20_000
+
+
+def _result(value: Any, digits: int = 15) -> dict[str, Any]:
+    numeric = None
+    if isinstance(value, sp.Expr) and value.is_number and not value.is_Integer:
+        n = sp.N(value, digits)
+        if n.is_number and n.is_finite:
+            numeric = str(n)
+    text = str(value)
+    if len(text) > MAX_RESULT_CHARS:
+        raise ParseError(f"the result has {len(text)} characters; the limit is {MAX_RESULT_CHARS}")
+    latex = sp.latex(value) if isinstance(value, sp.Basic) else text
+    return {"result": text, "latex": latex, "numeric": numeric}
+
+
+def _variable(expr: sp.Expr, variable: str | None) -> sp.Symbol:
+    if variable:
+        return parse_symbol(variable)
+    free = sorted(expr.free_symbols, key=str)
+    if len(free) == 1:
+        return free[0]  # type: ignore[return-value]
+    if not free:
+        raise ParseError("the expression has no variable; name one with 'variable'")
+    names = ", ".join(str(s) for s in free)
+    raise ParseError(f"the expression has several variables ({names}); name one with 'variable'")
+
+
+def evaluate(expression: str, digits: int = 15) -> dict[str, Any]:
+    if not 1 <= digits <= 1000:
+        raise ParseError("digits must be between 1 and 1000")
+    return _result(parse_expression(expression), digits)
+
+
+def simplify(expression: str) -> dict[str, Any]:
+    return _result(sp.simplify(parse_expression(expression)))
+
+
+def expand(expression: str) -> dict[str, Any]:
+    return _result(sp.expand(parse_expression(expression)))
+
+
+def factor(expression: str) -> dict[str, Any]:
+    expr = parse_expression(expression)
+    if expr.is_Integer and abs(int(expr)) > 1:
+        factors = sp.factorint(expr)
+        text = "*".join(f"{p}**{k}" if k > 1 else str(p) for p, k in factors.items())
+        sign = "-" if expr < 0 else ""
+        latex = r" \cdot ".join(f"{p}^{{{k}}}" if k > 1 else str(p) for p, k in factors.items())
+        return {"result": sign + text, "latex": sign + latex, "numeric": None}
+    return _result(sp.factor(expr))
+
+
+def solve(equations: list[str], variables: list[str] | None = None) -> dict[str, Any]:
+    if not equations:
+        raise ParseError("give at least one equation")
+    if len(equations) > 10:
+        raise ParseError("at most 10 equations at once")
+    relations = [parse_relation(e, f"equation {i + 1}") for i, e in enumerate(equations)]
+    if variables:
+        unknowns = [parse_symbol(v) for v in variables]
+    else:
+        unknowns = sorted(set().union(*(r.free_symbols for r in relations)), key=str)
+    if not unknowns:
+        raise ParseError("the equations have no variable to solve for")
+    if len(relations) == 1 and not isinstance(relations[0], sp.Eq):
+        answer = sp.solve(relations[0], unknowns[0])  # a univariate inequality
+        return _result(answer)
+    solutions = sp.solve(relations, unknowns, dict=True)
+    if not solutions:
+        return {"result": "no solution", "latex": r"\emptyset", "numeric": None}
+    shown = solutions[:MAX_SOLUTIONS_SHOWN]
+    text = "; ".join(", ".join(f"{k} = {v}" for k, v in s.items()) for s in shown)
+    latex = r";\ ".join(", ".join(f"{sp.latex(k)} = {sp.latex(v)}" for k, v in s.items()) for s in shown)
+    numeric = None
+    if all(v.is_number for s in shown for v in s.values()):
+        numeric = "; ".join(", ".join(f"{k} = {sp.N(v, 15)}" for k, v in s.items()) for s in shown)
+    return {"result": text, "latex": latex, "numeric": numeric}
+
+
+def differentiate(expression: str, variable: str | None = None, order: int = 1) -> dict[str, Any]:
+    if not 1 <= order <= MAX_ORDER:
+        raise ParseError(f"order must be between 1 and {MAX_ORDER}")
+    expr = parse_expression(expression)
+    return _result(sp.diff(expr, _variable(expr, variable), order))
+
+
+def integrate(
+    expression: str, variable: str | None = None, lower: str | None = None, upper: str | None = None
+) -> dict[str, Any]:
+    expr = parse_expression(expression)
+    var = _variable(expr, variable)
+    if (lower is None) != (upper is None):
+        raise ParseError("give both 'lower' and 'upper' for a definite integral, or neither")
+    if lower is None:
+        value = sp.integrate(expr, var)
+    else:
+        value = sp.integrate(expr, (var, parse_expression(lower, "lower"), parse_expression(upper, "upper")))
+    if value.has(sp.Integral):
+        raise ParseError(f"SymPy found no closed form for this integral (it stays {value})")
+    return _result(value)
+
+
+def limit(expression: str, variable: str | None = None, point: str = "0", direction: str = "+-") -> dict[str, Any]:
+    if direction not in ("+", "-", "+-"):
+        raise ParseError("direction must be '+', '-' or '+-'")
+    expr = parse_expression(expression)
+    target = parse_expression(point, "point")
+    if target.is_infinite and direction == "+-":
+        direction = "-" if target == sp.oo else "+"
+    try:
+        return _result(sp.limit(expr, _variable(expr, variable), target, direction))
+    except ValueError as exc:
+        raise ParseError(f"the limit does not exist as asked: {exc}") from None
+
+
+def series(expression: str, variable: str | None = None, point: str = "0", order: int = 6) -> dict[str, Any]:
+    if not 1 <= order <= MAX_ORDER:
+        raise ParseError(f"order must be between 1 and {MAX_ORDER}")
+    expr = parse_expression(expression)
+    return _result(sp.series(expr, _variable(expr, variable), parse_expression(point, "point"), order))
+
+
+def summation(expression: str, variable: str | None = None, lower: str = "1", upper: str = "n") -> dict[str, Any]:
+    expr = parse_expression(expression)
+    var = _variable(expr, variable)
+    lo, hi = parse_expression(lower, "lower"), parse_expression(upper, "upper")
+    if lo.is_Integer and hi.is_Integer and int(hi) - int(lo) > 10**6:
+        # Large finite ranges would be summed term by term; ask for the closed form instead.
+        value = sp.summation(expr, (var, lo, sp.Symbol("_upper"))).subs(sp.Symbol("_upper"), hi)
+    else:
+        value = sp.summation(expr, (var, lo, hi))
+    return _result(sp.simplify(value) if value.free_symbols else value)
+
+
+def matrix_determinant(matrix: str) -> dict[str, Any]:
+    m = parse_matrix(matrix)
+    if not m.is_square:
+        raise ParseError(f"the determinant needs a square matrix, got {m.rows}x{m.cols}")
+    return _result(sp.simplify(m.det()))
+
+
+def matrix_inverse(matrix: str) -> dict[str, Any]:
+    m = parse_matrix(matrix)
+    if not m.is_square:
+        raise ParseError(f"only square matrices have an inverse, got {m.rows}x{m.cols}")
+    if m.det() == 0:
+        raise ParseError("the matrix is singular (determinant 0) and has no inverse")
+    inv = sp.simplify(m.inv())
+    return {"result": str(inv.tolist()), "latex": sp.latex(inv), "numeric": None}
+
+
+def matrix_eigenvalues(matrix: str) -> dict[str, Any]:
+    m = parse_matrix(matrix)
+    if not m.is_square:
+        raise ParseError(f"eigenvalues need a square matrix, got {m.rows}x{m.cols}")
+    eig = m.eigenvals()
+    text = ", ".join(f"{v} (multiplicity {k})" if k > 1 else str(v) for v, k in eig.items())
+    latex = ", ".join(sp.latex(v) for v in eig)
+    numeric = None
+    if all(v.is_number for v in eig):
+        numeric = ", ".join(str(sp.N(v, 15)) for v in eig)
+    return {"result": text, "latex": latex, "numeric": numeric}
+
+
+OPERATIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    f.__name__: f
+    for f in (
+        evaluate, simplify, expand, factor, solve, differentiate, integrate, limit, series, summation,
+        matrix_determinant, matrix_inverse, matrix_eigenvalues,
+    )
+}
