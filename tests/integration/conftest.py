@@ -1,0 +1,56 @@
+"""Fixtures that run the real embedded llama-server and model (installed by scripts/setup.sh)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sme_mcp.experts.settings import Settings
+from sme_mcp.server.embedded import EmbeddedBackendMissing, embedded_binary, embedded_model_path
+from sme_mcp.server.local_lm import LocalServer
+
+READY_TIMEOUT = 300.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def model_settings() -> Settings:
+    """Settings for the real model. Without it the tests skip, unless SME_REQUIRE_MODEL=1 (CI)."""
+    settings = Settings()
+    try:
+        embedded_binary()
+        embedded_model_path(settings.cache_dir)
+    except EmbeddedBackendMissing as exc:
+        if os.environ.get("SME_REQUIRE_MODEL") == "1":
+            pytest.fail(f"SME_REQUIRE_MODEL=1 but the embedded backend is missing: {exc}")
+        pytest.skip(f"embedded backend not installed ({exc}); run scripts/setup.sh")
+    return settings
+
+
+def start_local(settings: Settings, log_dir: Path, **overrides: object) -> LocalServer:
+    local_settings = settings.local.model_copy(update=overrides)
+    server = LocalServer(local_settings, settings.cache_dir, log_dir)
+    server.start()
+    server.base_url(wait=READY_TIMEOUT)
+    return server
+
+
+@pytest.fixture(scope="session")
+def launch():
+    """`launch(settings, log_dir, **local_overrides)`: start a supervised llama-server and wait for it."""
+    return start_local
+
+
+@pytest.fixture(scope="session")
+def local_server(model_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One supervised llama-server shared by the integration tests."""
+    server = start_local(model_settings, tmp_path_factory.mktemp("llama-logs"))
+    yield server
+    server.stop()
