@@ -54,3 +54,10 @@ def local_server(model_settings: Settings, tmp_path_factory: pytest.TempPathFact
     server = start_local(model_settings, tmp_path_factory.mktemp("llama-logs"))
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def isolated_data_dir(tmp_path, monkeypatch):
+    """A fresh data dir (and so a fresh DSPy cache) per test: answers come from the model, not a cache."""
+    monkeypatch.setenv("SME_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"

@@ -1,0 +1,136 @@
+"""The experts end to end on the real embedded model, through the real supervisor."""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import threading
+import time
+
+import pytest
+import sympy as sp
+from mcp import Client
+
+from sme_mcp.experts.lm import NoBackendError
+from sme_mcp.experts.service import ExpertService
+from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
+from sme_mcp.server.app import build_server
+from sme_mcp.server.local_lm import LocalServer
+from sme_mcp.tools.parse import parse_expression
+
+
+def local_only(settings: Settings, *extra: LMSpec) -> Settings:
+    """The settings with every role's chain set to the local server, then `extra` fallbacks."""
+    settings = settings.model_copy(deep=True)
+    for role in ("router", "math", "code", "general"):
+        setattr(settings, role, RoleSettings(chain=[LMSpec(), *extra]))
+    return settings
+
+
+@pytest.fixture
+def service(model_settings, local_server):
+    svc = ExpertService(local_only(Settings()), local_server)
+    yield svc
+    svc.close()
+
+
+def test_arithmetic_takes_the_fast_path_and_never_calls_the_model(service):
+    answer = service.ask("What is 123456789 * 987654321 + 1/7?")
+    assert answer.routed_by == "fast_path" and answer.backend == "sympy"
+    assert sp.Rational(answer.answer) == sp.Rational(123456789 * 987654321) + sp.Rational(1, 7)
+
+
+@pytest.mark.anyio
+async def test_symbolic_question_is_routed_to_math_and_solved_with_react_tools(service):
+    # Through the MCP tool, as a client would ask it.
+    async with Client(build_server(service)) as client:
+        result = await client.call_tool("ask_expert", {"question": "What is the derivative of x**3*sin(x)?"})
+    assert not result.is_error, result.content
+    answer = result.structured_content
+    assert answer["domain"] == "math" and answer["routed_by"] == "router"
+    assert answer["backend"] == "local" and answer["model"].endswith(".gguf")
+    assert "differentiate" in answer["tools_used"]
+    x = sp.Symbol("x")
+    got = parse_expression(answer["answer"].replace("\\", ""))
+    assert sp.simplify(got - sp.diff(x**3 * sp.sin(x), x)) == 0
+
+
+def test_code_question_returns_python_that_parses(service):
+    answer = service.ask(
+        "Write a Python function is_palindrome(s) that returns True when the string s reads the same "
+        "backwards, ignoring case.", domain="code",
+    )
+    assert answer.domain == "code" and answer.backend == "local"
+    assert answer.code and "def is_palindrome" in answer.code
+    ast.parse(answer.code)  # raises on syntax errors; nothing is executed
+    assert answer.answer.startswith("```python")
+
+
+def test_general_question(service):
+    answer = service.ask("What is the capital city of France?")
+    assert answer.domain == "general" and answer.routed_by == "router"
+    assert "paris" in answer.answer.lower()
+    assert 0.0 <= (answer.confidence or 0.0) <= 1.0
+
+
+def test_falls_back_to_the_next_backend_when_the_local_server_is_dead(model_settings, launch, tmp_path, monkeypatch):
+    fallback = launch(model_settings, tmp_path / "b")
+    primary = launch(model_settings, tmp_path / "a", max_restarts=0)
+    monkeypatch.setenv("SME_TEST_FALLBACK_KEY", "local")
+    spec = LMSpec(model="openai/local", api_base=fallback.base_url(), api_key_env="SME_TEST_FALLBACK_KEY")
+    svc = ExpertService(local_only(Settings(), spec), primary)
+    try:
+        os.kill(primary.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        answer = svc.ask("Name the largest planet in the solar system.", domain="general")
+    finally:
+        svc.close()
+        primary.stop()
+        fallback.stop()
+    assert answer.backend == spec.label
+    assert "jupiter" in answer.answer.lower()
+
+
+def test_call_survives_the_local_server_being_killed_mid_call(model_settings, launch, tmp_path):
+    local = launch(model_settings, tmp_path)
+    svc = ExpertService(local_only(Settings()), local)
+    result: dict[str, object] = {}
+
+    def ask() -> None:
+        try:
+            result["answer"] = svc.ask("Explain in two sentences what a hash table is.", domain="general")
+        except Exception as exc:  # recorded and asserted below
+            result["error"] = exc
+
+    worker = threading.Thread(target=ask)
+    try:
+        first = local.pid
+        worker.start()
+        time.sleep(3)  # the request is in flight
+        os.kill(first, signal.SIGKILL)  # type: ignore[arg-type]
+        worker.join(timeout=400)
+        assert not worker.is_alive()
+        assert "error" not in result, result.get("error")
+        answer = result["answer"]
+        assert answer.backend == "local" and answer.answer  # type: ignore[attr-defined]
+        assert local.restarts >= 1 and local.pid not in (None, first)
+    finally:
+        svc.close()
+        local.stop()
+
+
+def test_no_backend_at_all_is_one_clear_error(model_settings, tmp_path):
+    broken = model_settings.local.model_copy(update={"binary": tmp_path / "missing"})
+    local = LocalServer(broken, model_settings.cache_dir, tmp_path)
+    local.start()
+    cloud = LMSpec(model="openai/gpt-4o-mini", api_key_env="SME_NO_SUCH_KEY")
+    svc = ExpertService(local_only(Settings(), cloud), local)
+    try:
+        with pytest.raises(NoBackendError) as err:
+            svc.ask("Who wrote Hamlet?", domain="general")
+    finally:
+        svc.close()
+        local.stop()
+    message = str(err.value)
+    assert "local llama-server is failed" in message and "is not an executable" in message
+    assert "SME_NO_SUCH_KEY is not set" in message
