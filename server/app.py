@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
@@ -54,8 +54,9 @@ def add_model_tool(
     params = [
         inspect.Parameter(
             field_name, inspect.Parameter.KEYWORD_ONLY,
-            annotation=info.annotation,
-            default=info if not info.is_required() else inspect.Parameter.empty,
+            # The FieldInfo carries description and constraints (max_length, ge/le) into the schema.
+            annotation=Annotated[info.annotation, info],
+            default=inspect.Parameter.empty if info.is_required() else info.default,
         )
         for field_name, info in model.model_fields.items()
     ]

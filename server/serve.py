@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
+import threading
+from pathlib import Path
 from typing import Literal
 
 from sme_mcp.experts.service import ExpertService
 from sme_mcp.experts.settings import Settings
-from sme_mcp.server.app import build_server
+from sme_mcp.server.app import VERSION, build_server
 from sme_mcp.server.local_lm import LocalServer
 
 log = logging.getLogger(__name__)
@@ -43,7 +46,11 @@ def serve(settings: Settings, transport: Transport = "stdio", host: str | None =
         if transport == "stdio":
             server.run()
         else:
-            _serve_http(server, settings, transport, host or settings.http.host, port or settings.http.port)
+            host, port = host or settings.http.host, port or settings.http.port
+            _print_connect_hints(transport, host, port, settings)
+            if local is not None:
+                threading.Thread(target=_announce_ready, args=(local,), daemon=True).start()
+            _serve_http(server, settings, transport, host, port)
     except KeyboardInterrupt:
         pass
     finally:
@@ -66,14 +73,35 @@ def _serve_http(server: object, settings: Settings, transport: Transport, host: 
     )
     if transport == "sse":
         app = server.sse_app(transport_security=security, host=host)  # type: ignore[attr-defined]
-        path = "/sse"
     else:
         app = server.streamable_http_app(transport_security=security, host=host)  # type: ignore[attr-defined]
-        path = "/mcp"
     if settings.http.token:
         from sme_mcp.server.http_auth import BearerTokenMiddleware
 
         app = BearerTokenMiddleware(app, settings.http.token)
-    print(f"sme-mcp: {transport} transport on http://{host}:{port}{path}"
-          + (" (bearer token required)" if settings.http.token else ""), file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _print_connect_hints(transport: Transport, host: str, port: int, settings: Settings) -> None:
+    exe = Path(sys.executable).with_name("sme-mcp")
+    url = f"http://{host}:{port}" + ("/sse" if transport == "sse" else "/mcp")
+    kind = "sse" if transport == "sse" else "http"
+    auth = f' --header "Authorization: Bearer {settings.http.token}"' if settings.http.token else ""
+    desktop = {"mcpServers": {"sme-mcp": {"command": str(exe), "args": ["serve"]}}}
+    print(
+        f"sme-mcp {VERSION}: {transport} transport on {url}"
+        + (" (bearer token required)" if settings.http.token else "") + "\n"
+        f"  MCP Inspector:  npx -y @modelcontextprotocol/inspector --cli {url} --transport {kind}{auth} "
+        "--method tools/list\n"
+        f"  Claude Desktop (stdio), in claude_desktop_config.json:\n    {json.dumps(desktop)}\n"
+        "  The local model loads in the background; tools answer at once, LM answers once it is ready.",
+        file=sys.stderr, flush=True,
+    )
+
+
+def _announce_ready(local: LocalServer) -> None:
+    try:
+        local.base_url(wait=local.settings.startup_timeout)
+        print(f"sme-mcp: local model ready ({local.model_name})", file=sys.stderr, flush=True)
+    except Exception as exc:
+        print(f"sme-mcp: local model unavailable: {exc}", file=sys.stderr, flush=True)
