@@ -75,9 +75,12 @@ async def test_stdio_transport(tmp_path):
 async def test_streamable_http_with_bearer_token(http_server):
     port, token = http_server
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as client:
-            await exercise(client)
+    url = f"http://127.0.0.1:{port}/mcp"
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+        await exercise(client)
 
 
 @pytest.mark.anyio
