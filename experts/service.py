@@ -161,7 +161,7 @@ class ExpertService:
         if expression is not None:
             return self._fast_path(expression, started, "explicit" if chosen else "fast_path")
         if chosen is None:
-            chosen, confidence, routed_by = self._route(question)
+            chosen, confidence, routed_by = self.route(question)
         return self._answer(question, chosen, routed_by, confidence, started)
 
     def _fast_path(self, expression: str, started: float, routed_by: Any) -> ExpertAnswer:
@@ -175,7 +175,8 @@ class ExpertService:
             tools_used=["evaluate"],
         )
 
-    def _route(self, question: str) -> tuple[Domain, float | None, str]:
+    def route(self, question: str) -> tuple[Domain, float | None, str]:
+        """Chooses a domain with the router program: (domain, confidence, routed_by)."""
         router = self.module("router")
         try:
             pred, _ = self.chains["router"].run(lambda: router(question=question))
@@ -217,6 +218,13 @@ class ExpertService:
             latency_ms=(time.perf_counter() - started) * 1000, tools_used=tools,
             program_version=self._versions.get(domain),
         )
+
+    def describe_lm(self, role: Role) -> dict[str, Any]:
+        """The LM chain of a role, for receipts: models, endpoints, temperature, token limits."""
+        info: dict[str, Any] = {"role": role, "chain": [spec.model_dump() for spec in self.settings.role(role).chain]}
+        if self.local is not None:
+            info["local_model"] = self.local.model_name
+        return info
 
     def experts(self) -> list[ExpertInfo]:
         out = []

@@ -19,6 +19,7 @@ DOMAINS: tuple[Domain, ...] = ("math", "code", "general")
 ROLES: tuple[Role, ...] = ("router", "math", "code", "general")
 
 LOCAL = "local"
+REPO_DIR = Path(__file__).resolve().parents[1]
 
 
 class LMSpec(BaseModel):
@@ -100,6 +101,12 @@ class Settings(BaseSettings):
     sympy_memory_mb: int = 1024
     max_question_chars: int = 8000
     react_max_iters: int = 5
+    goldsets_dir: Path = REPO_DIR / "goldsets"
+    receipts_dir: Path = REPO_DIR / "receipts"
+    eval_thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"math": 0.3, "code": 0.2, "general": 0.1, "router": 0.7},
+        description="Minimum holdout score per gold set; `sme-mcp eval` exits non-zero below it",
+    )
 
     def role(self, role: Role) -> RoleSettings:
         return getattr(self, role)

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
+import json
 import logging
+import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from sme_mcp.experts.answer import ExpertAnswer
 from sme_mcp.experts.lm import NoBackendError
 from sme_mcp.experts.service import ExpertInfo, ExpertService, InvalidQuestion
+from sme_mcp.optimize.evaluate import EvalReport
 from sme_mcp.server import tool_inputs as ti
+from sme_mcp.server.local_lm import LocalServer
 from sme_mcp.tools.worker import ComputeError
 
 log = logging.getLogger(__name__)
@@ -45,12 +54,17 @@ def add_model_tool(
     server: MCPServer,
     name: str,
     model: type[BaseModel],
-    handler: Callable[[BaseModel], Awaitable[Any]],
+    handler: Callable[..., Awaitable[Any]],
     returns: type,
     description: str,
     annotations: ToolAnnotations | None = None,
+    with_context: bool = False,
 ) -> None:
-    """Registers `handler` as a tool whose flat argument schema is the fields of `model`."""
+    """Registers `handler` as a tool whose flat argument schema is the fields of `model`.
+
+    With `with_context`, the handler is called as `handler(args, ctx)` with the request `Context`
+    (progress notifications); the context is not part of the schema.
+    """
     params = [
         inspect.Parameter(
             field_name, inspect.Parameter.KEYWORD_ONLY,
@@ -60,18 +74,25 @@ def add_model_tool(
         )
         for field_name, info in model.model_fields.items()
     ]
+    if with_context:
+        params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
 
     async def tool(**kwargs: Any) -> Any:
-        return await handler(model(**kwargs))
+        ctx = kwargs.pop("ctx", None)
+        args = model(**kwargs)
+        return await (handler(args, ctx) if with_context else handler(args))
 
     tool.__name__ = name
     tool.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
+    # The SDK finds the Context parameter through get_type_hints(), i.e. __annotations__.
+    tool.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
     server.add_tool(tool, name=name, description=description, annotations=annotations)
 
 
-def build_server(service: ExpertService, local_status: Callable[[], dict[str, Any]] | None = None) -> MCPServer:
+def build_server(service: ExpertService, local: LocalServer | None = None) -> MCPServer:
     """Builds the MCP server around one `ExpertService` (shared with the CLI)."""
     server = MCPServer("sme-mcp", version=VERSION, instructions=INSTRUCTIONS)
+    local_status = local.status if local is not None else None
 
     async def ask_expert(args: ti.AskExpert) -> ExpertAnswer:
         try:
@@ -96,6 +117,61 @@ def build_server(service: ExpertService, local_status: Callable[[], dict[str, An
         "score and backend chain; plus the state of the local LM server.",
         EXACT,
     )
+
+    async def run_eval(args: ti.RunEval, ctx: Context) -> EvalReport:
+        from sme_mcp.optimize.evaluate import EvalCancelled
+        from sme_mcp.optimize.evaluate import run_eval as evaluate
+        from sme_mcp.optimize.goldsets import GoldsetError
+
+        token = anyio.lowlevel.current_token()
+        cancel = threading.Event()
+
+        def progress(done: int, total: int, correct: int) -> None:
+            message = f"{done}/{total} items, {correct} correct"
+            with contextlib.suppress(Exception):  # a client gone mid-run must not fail the eval
+                anyio.from_thread.run(functools.partial(ctx.report_progress, done, total, message), token=token)
+
+        def work() -> EvalReport:
+            return evaluate(
+                service, args.domain, args.split, path=Path(args.goldset_path) if args.goldset_path else None,
+                limit=args.limit, threads=args.threads, progress=progress, cancel=cancel,
+                lm_info=local.model_info() if local is not None else None, write=args.write_receipt,
+            )[0]
+
+        try:
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except (GoldsetError, NoBackendError, EvalCancelled) as exc:
+            raise ToolError(str(exc)) from exc
+        finally:
+            cancel.set()  # on client cancellation the worker thread stops after its in-flight items
+
+    add_model_tool(
+        server, "run_eval", ti.RunEval, run_eval, EvalReport,
+        "Score the active program of an expert (or the router) on a gold set split, or on any JSONL file in "
+        "the gold-set format. Sends progress notifications per item, honours cancellation, writes a receipt "
+        "(readable as resource receipt://NAME) and returns score, Wilson 95% interval, threshold and pass/fail.",
+        ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False),
+        with_context=True,
+    )
+
+    receipts_dir = service.settings.receipts_dir
+
+    @server.resource("receipt://index", name="receipts", mime_type="application/json",
+                     description="Names of all receipts (evaluation and optimization runs)")
+    def receipt_index() -> str:
+        from sme_mcp.optimize.receipts import list_receipts
+
+        return json.dumps(list_receipts(receipts_dir))
+
+    @server.resource("receipt://{name}", name="receipt", mime_type="application/json",
+                     description="One receipt: settings, scores with intervals, and per-item results")
+    def receipt(name: str) -> str:
+        from sme_mcp.optimize.receipts import read_receipt
+
+        try:
+            return json.dumps(read_receipt(receipts_dir, name), indent=1)
+        except FileNotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from exc
 
     def sympy_tool(op: str, model: type[BaseModel], description: str) -> None:
         async def run(args: BaseModel) -> SympyResult:

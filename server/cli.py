@@ -64,6 +64,60 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Scores a gold set; exits 1 when the score is below the configured threshold (the eval gate)."""
+    from pathlib import Path
+
+    from sme_mcp.experts.lm import NoBackendError
+    from sme_mcp.experts.service import ExpertService
+    from sme_mcp.optimize.evaluate import run_eval
+    from sme_mcp.optimize.goldsets import GoldsetError
+    from sme_mcp.server.progress import TerminalProgress
+    from sme_mcp.server.serve import make_local
+
+    settings = _settings(args)
+    local = make_local(settings)
+    service = ExpertService(settings, local)
+    if local is not None:
+        local.start()
+    progress = TerminalProgress(f"eval {args.domain}/{args.split}")
+    try:
+        report, _ = run_eval(
+            service, args.domain, args.split, path=Path(args.goldset) if args.goldset else None, limit=args.limit,
+            threads=args.threads, progress=progress, lm_info=local.model_info() if local else None,
+            write=not args.no_receipt,
+        )
+    except (GoldsetError, NoBackendError) as exc:
+        progress.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        progress.close()
+        print("cancelled; no receipt written", file=sys.stderr)
+        return 130
+    finally:
+        if local is not None:
+            local.stop()
+        service.close()
+    progress.close()
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        verdict = {True: "PASS", False: "FAIL", None: "no threshold"}[report.passed]
+        threshold = f" (threshold {report.threshold:.2f})" if report.threshold is not None else ""
+        print(f"{report.goldset}/{report.split}: {report.correct}/{report.n} = {report.score:.3f}, "
+              f"95% CI [{report.ci_low:.3f}, {report.ci_high:.3f}]{threshold}: {verdict}")
+        if report.mean_f1 is not None:
+            print(f"mean token F1: {report.mean_f1:.3f}")
+        print(f"model: {report.lm.get('model_file', report.lm.get('local_model'))}; program: "
+              f"{report.program_version or 'base'}; {report.wall_s:.0f} s")
+        for failure in report.failures[:3]:
+            print(f"  failed {failure.id}: got {failure.prediction[:80]!r}; {(failure.detail or '')[:120]}")
+        if report.receipt:
+            print(f"receipt: {settings.receipts_dir / report.receipt}")
+    return 1 if report.passed is False else 0
+
+
 def cmd_experts(args: argparse.Namespace) -> int:
     from sme_mcp.experts.service import ExpertService
 
@@ -161,6 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full structured answer")
     p.add_argument("--no-local", action="store_true", help="do not launch the local llama-server")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="score an expert (or the router) on a gold set; exit 1 below threshold")
+    p.add_argument("--domain", required=True, choices=[*DOMAINS, "router"])
+    p.add_argument("--split", default="holdout", choices=["train", "dev", "holdout"])
+    p.add_argument("--goldset", default=None, help="a JSONL file in the gold-set format instead of the split")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N items")
+    p.add_argument("--threads", type=int, default=1, help="items evaluated at once")
+    p.add_argument("--no-receipt", action="store_true", help="do not write a receipt")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--no-local", action="store_true")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("experts", help="list the experts and their active programs")
     p.add_argument("--json", action="store_true")

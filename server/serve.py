@@ -38,7 +38,7 @@ def serve(settings: Settings, transport: Transport = "stdio", host: str | None =
     """
     local = make_local(settings)
     service = ExpertService(settings, local)
-    server = build_server(service, local.status if local else None)
+    server = build_server(service, local)
     signal.signal(signal.SIGTERM, _raise_exit)  # run the finally block on `kill`
     if local is not None:
         local.start()

@@ -82,3 +82,14 @@ class Summation(BaseModel):
 
 class MatrixInput(BaseModel):
     matrix: str = Matrix
+
+
+class RunEval(BaseModel):
+    domain: Literal["math", "code", "general", "router"] = Field(description="Expert (or the router) to score")
+    split: Literal["train", "dev", "holdout"] = Field(default="holdout", description="Gold-set split")
+    limit: int | None = Field(default=None, ge=1, le=100_000, description="Score only the first N items")
+    threads: int = Field(default=1, ge=1, le=16, description="Items evaluated at once")
+    goldset_path: str | None = Field(
+        default=None, max_length=4096, description="A JSONL file in the gold-set format, instead of the split"
+    )
+    write_receipt: bool = Field(default=True, description="Write a receipt under receipts/")

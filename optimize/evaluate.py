@@ -1,0 +1,190 @@
+"""`run_eval`: scores the active program on a gold set with `dspy.Evaluate`, and writes a receipt."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from sme_mcp.experts.lm import NoBackendError
+from sme_mcp.optimize.goldsets import GOLDSETS, GoldItem, Split, goldset_path, load_goldset, split_sizes
+from sme_mcp.optimize.receipts import write_receipt
+from sme_mcp.optimize.scoring import score_item
+from sme_mcp.optimize.stats import wilson_interval
+
+if TYPE_CHECKING:
+    from sme_mcp.experts.service import ExpertService
+
+Progress = Callable[[int, int, int], None]  # (done, total, correct so far)
+
+
+class EvalCancelled(Exception):
+    """The evaluation was cancelled; nothing was written."""
+
+
+class ItemResult(BaseModel):
+    id: str
+    correct: bool
+    f1: float | None = None
+    latency_s: float
+    prediction: str = Field(description="The answer (or code, or routed domain), truncated")
+    detail: str | None = Field(default=None, description="Why it failed, or the error it raised")
+
+
+class EvalReport(BaseModel):
+    goldset: str
+    split: str
+    path: str
+    n: int
+    correct: int
+    score: float
+    ci_low: float = Field(description="Wilson 95 % interval, lower bound")
+    ci_high: float
+    mean_f1: float | None = None
+    threshold: float | None
+    passed: bool | None = Field(description="score >= threshold (None when no threshold applies)")
+    failures: list[ItemResult] = Field(description="A sample of failed items")
+    lm: dict[str, Any]
+    program_version: str | None
+    started_at: str
+    wall_s: float
+    receipt: str | None = None
+
+
+def _prediction_text(goldset: str, pred: Any) -> str:
+    field = {"router": "domain", "code": "code"}.get(goldset, "answer")
+    return str(getattr(pred, field, "") or "")[:2000]
+
+
+def run_eval(
+    service: ExpertService,
+    goldset: str,
+    split: Split = "holdout",
+    path: Path | None = None,
+    limit: int | None = None,
+    threads: int = 1,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    lm_info: dict[str, Any] | None = None,
+    write: bool = True,
+) -> tuple[EvalReport, list[ItemResult]]:
+    """Evaluates the active program of `goldset` (an expert domain or `router`).
+
+    Each item runs through the same path `ask_expert` uses (fast path, LM chain, active compiled
+    program), so the score is what users get.
+
+    Args:
+        service: The shared expert service.
+        goldset: `math`, `code`, `general` or `router`.
+        split: Which split to score (ignored when `path` is given).
+        path: Any JSONL file in the gold-set format, instead of the committed split.
+        limit: Score only the first `limit` items.
+        threads: Items evaluated at once (match the local server's parallel slots).
+        progress: Called as items finish, with (done, total, correct).
+        cancel: When set, remaining items are skipped and `EvalCancelled` is raised; no receipt.
+        lm_info: Model file, sha256 etc. of the serving backend, recorded in the receipt.
+        write: Write a receipt to the settings' receipts dir.
+
+    Raises:
+        GoldsetError: Unknown gold set or a missing/malformed file.
+        NoBackendError: No LM backend could answer (raised instead of recording a zero score).
+        EvalCancelled: `cancel` was set.
+    """
+    import dspy
+
+    if goldset not in GOLDSETS:
+        from sme_mcp.optimize.goldsets import GoldsetError
+
+        raise GoldsetError(f"unknown gold set {goldset!r}; use one of: {', '.join(GOLDSETS)}")
+    source = path or goldset_path(service.settings.goldsets_dir, goldset, split)
+    items = load_goldset(source, limit)
+    cancel = cancel or threading.Event()
+    fatal: list[BaseException] = []
+    results: dict[str, ItemResult] = {}
+    lock = threading.Lock()
+    started, t0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter()
+
+    class Served(dspy.Module):
+        """Runs one item through the service; never raises, so Evaluate sees every item."""
+
+        def forward(self, question: str) -> dspy.Prediction:
+            if cancel.is_set():
+                return dspy.Prediction(skipped=True)
+            t = time.perf_counter()
+            try:
+                if goldset == "router":
+                    domain, confidence, _ = service.route(question)
+                    pred = dspy.Prediction(domain=domain, confidence=confidence)
+                else:
+                    answer = service.ask(question, goldset)
+                    pred = dspy.Prediction(answer=answer.answer, code=answer.code)
+            except NoBackendError as exc:
+                fatal.append(exc)
+                cancel.set()
+                return dspy.Prediction(skipped=True)
+            except Exception as exc:  # a failed item scores 0 and its error goes in the receipt
+                pred = dspy.Prediction(error=f"{type(exc).__name__}: {str(exc)[:300]}")
+            pred.latency_s = time.perf_counter() - t
+            return pred
+
+    def metric(example: dspy.Example, pred: dspy.Prediction, trace: Any = None) -> float:
+        if getattr(pred, "skipped", False):
+            return 0.0
+        item: GoldItem = example.gold
+        error = getattr(pred, "error", None)
+        scored = score_item(goldset, item, pred) if error is None else None
+        result = ItemResult(
+            id=item.id, correct=bool(scored and scored.correct), f1=scored.f1 if scored else None,
+            latency_s=round(float(getattr(pred, "latency_s", 0.0)), 3), prediction=_prediction_text(goldset, pred),
+            detail=error or (scored.detail if scored else None),
+        )
+        with lock:
+            results[item.id] = result
+            done, right = len(results), sum(r.correct for r in results.values())
+        if progress is not None:
+            progress(done, len(items), right)
+        return float(result.correct)
+
+    devset = [dspy.Example(question=item.question, gold=item).with_inputs("question") for item in items]
+    evaluator = dspy.Evaluate(
+        devset=devset, metric=metric, num_threads=max(1, threads), display_progress=False,
+        max_errors=len(devset) + 1, provide_traceback=False,
+    )
+    evaluator(Served())
+    if fatal:
+        raise fatal[0]
+    if cancel.is_set():
+        raise EvalCancelled(f"evaluation of {goldset} cancelled after {len(results)} of {len(items)} items")
+
+    ordered = [results[item.id] for item in items if item.id in results]
+    correct = sum(r.correct for r in ordered)
+    n = len(ordered)
+    low, high = wilson_interval(correct, n)
+    f1s = [r.f1 for r in ordered if r.f1 is not None]
+    threshold = service.settings.eval_thresholds.get(goldset) if path is None else None
+    score = correct / n if n else 0.0
+    program = service.programs.active(goldset)
+    report = EvalReport(
+        goldset=goldset, split=split if path is None else "custom", path=str(source), n=n, correct=correct,
+        score=round(score, 4), ci_low=round(low, 4), ci_high=round(high, 4),
+        mean_f1=round(sum(f1s) / len(f1s), 4) if f1s else None, threshold=threshold,
+        passed=None if threshold is None else score >= threshold,
+        failures=[r for r in ordered if not r.correct][:5],
+        lm={**service.describe_lm(goldset), **(lm_info or {})},
+        program_version=program.version if program else None, started_at=started,
+        wall_s=round(time.perf_counter() - t0, 2),
+    )
+    if write:
+        payload = {
+            "report": report.model_dump(exclude={"failures", "receipt"}),
+            "split_sizes": split_sizes(service.settings.goldsets_dir, goldset) if path is None else None,
+            "threads": threads, "limit": limit,
+            "items": [r.model_dump() for r in ordered],
+        }
+        receipt = write_receipt(service.settings.receipts_dir, "eval", f"{goldset}-{report.split}", payload)
+        report.receipt = receipt.name
+    return report, ordered

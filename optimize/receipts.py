@@ -1,0 +1,80 @@
+"""Receipts: one JSON file per evaluation or optimization run, written atomically, never edited."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sme_mcp.experts.settings import REPO_DIR
+from sme_mcp.tools.files import atomic_write_text
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json$")
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, with `-dirty` when tracked files have uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_DIR, capture_output=True, text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def environment() -> dict[str, Any]:
+    versions = {}
+    for package in ("sme-mcp", "dspy", "litellm", "mcp", "sympy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "git_commit": git_commit(),
+        "packages": versions,
+        "python": platform.python_version(),
+        "machine": {"platform": platform.platform(), "cpus": _cpus()},
+    }
+
+
+def _cpus() -> int | None:
+    import os
+
+    return os.cpu_count()
+
+
+def write_receipt(directory: Path, kind: str, subject: str, payload: dict[str, Any]) -> Path:
+    """Writes `payload` (plus timestamp and environment) as `<kind>-<subject>-<UTC time>.json`."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = directory / f"{kind}-{subject}-{stamp}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = directory / f"{kind}-{subject}-{stamp}-{n}.json"
+    body = {"kind": kind, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **environment(), **payload}
+    atomic_write_text(path, json.dumps(body, indent=1, default=str) + "\n")
+    return path
+
+
+def list_receipts(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob("*.json")) if directory.is_dir() else []
+
+
+def read_receipt(directory: Path, name: str) -> dict[str, Any]:
+    """Reads one receipt by file name; refuses anything that is not a plain name in `directory`."""
+    if not _NAME.match(name):
+        raise FileNotFoundError(f"not a receipt name: {name!r}")
+    path = directory / name
+    if not path.is_file():
+        raise FileNotFoundError(f"no receipt named {name}")
+    return json.loads(path.read_text(encoding="utf-8"))

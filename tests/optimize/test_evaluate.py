@@ -1,0 +1,87 @@
+"""run_eval through the MCP tool on arithmetic items (exact fast path: real checks, no LM needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+from sme_mcp.experts.service import ExpertService
+from sme_mcp.experts.settings import Settings
+from sme_mcp.server.app import build_server
+
+ITEMS = [("What is 2 + 2?", "4"), ("What is 1/2 + 1/3?", "5/6"), ("12 * 12", "144"), ("7 * 6", "41")]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def service(tmp_path, monkeypatch):
+    monkeypatch.setenv("SME_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SME_RECEIPTS_DIR", str(tmp_path / "receipts"))
+    svc = ExpertService(Settings(), local=None)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def goldset(tmp_path):
+    path = tmp_path / "arith.jsonl"
+    lines = [
+        json.dumps({"id": f"a{i}", "domain": "math", "question": q, "answer": a, "source": "test"})
+        for i, (q, a) in enumerate(ITEMS)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.anyio
+async def test_run_eval_reports_interval_progress_and_writes_a_readable_receipt(service, goldset, tmp_path):
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with Client(build_server(service)) as client:
+        out = await client.call_tool(
+            "run_eval", {"domain": "math", "goldset_path": str(goldset)}, progress_callback=on_progress
+        )
+        assert not out.is_error, out.content
+        report = out.structured_content
+        listing = await client.read_resource("receipt://index")
+        receipt = await client.read_resource(f"receipt://{report['receipt']}")
+        with pytest.raises(MCPError, match="no receipt named nope.json"):
+            await client.read_resource("receipt://nope.json")
+
+    assert report["n"] == 4 and report["correct"] == 3 and report["score"] == 0.75
+    assert 0.0 < report["ci_low"] < 0.75 < report["ci_high"] < 1.0
+    assert report["split"] == "custom" and report["threshold"] is None and report["passed"] is None
+    assert [f["id"] for f in report["failures"]] == ["a3"]
+    assert report["failures"][0]["prediction"] == "42"
+    assert sorted(p for p, _, _ in seen) == [1, 2, 3, 4] and all(t == 4 for _, t, _ in seen)
+
+    path = tmp_path / "receipts" / report["receipt"]
+    body = json.loads(path.read_text())
+    assert body["kind"] == "eval" and body["report"]["score"] == 0.75
+    assert [i["id"] for i in body["items"]] == ["a0", "a1", "a2", "a3"]
+    assert sum(i["correct"] for i in body["items"]) == 3
+    assert body["packages"]["dspy"] and body["git_commit"]
+    assert report["receipt"] in json.loads(listing.contents[0].text)
+    assert json.loads(receipt.contents[0].text)["report"]["correct"] == 3
+
+
+@pytest.mark.anyio
+async def test_run_eval_rejects_a_malformed_goldset_with_file_and_line(service, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "domain": "math", "question": "1+1", "answer": "2"}\nnot json\n')
+    async with Client(build_server(service)) as client:
+        out = await client.call_tool("run_eval", {"domain": "math", "goldset_path": str(bad)})
+        gone = await client.call_tool("run_eval", {"domain": "math", "goldset_path": str(tmp_path / "none.jsonl")})
+    assert out.is_error and "bad.jsonl:2" in out.content[0].text
+    assert gone.is_error and "no gold set" in gone.content[0].text
+    assert not (tmp_path / "receipts").exists()
