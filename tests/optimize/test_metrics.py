@@ -1,0 +1,178 @@
+"""Tests for the answer checks: math equivalence, sandboxed code tests and SQuAD-style QA metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sme_mcp.optimize.metrics import code_passes, exact_match, math_equivalent, normalize_answer, token_f1
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        ("$15", "15"),
+        ("15.0", "15"),
+        ("15 dollars", "15"),
+        ("1,000", "1000"),
+        ("$2,125.00", "2125"),
+        ("x = 5", "5"),
+        ("The answer is 12.", "12"),
+        ("She sells 16 - 3 - 4 = 9 eggs and makes 9 * 2 = 18 dollars.", "18"),
+        ("The answer is 12. Check: 12 * 2 = 24", "12"),
+        ("#### 72", "72"),
+        ("\\boxed{\\frac{\\sqrt{2}}{2}}", "1/sqrt(2)"),
+        ("\\frac{3}{4}", "0.75"),
+        ("1 1/2", "3/2"),
+        ("3.14159", "pi"),
+        ("x**2/2 + C", "x**2/2"),
+        ("x^2/2", "x**2/2 + C"),
+        ("sin(x)**2/2 + C", "-cos(x)**2/2 + C"),  # differs from the gold by the constant 1/2
+        ("sin(x)**2+cos(x)**2", "1"),
+        ("(x+1)^2", "x**2 + 2*x + 1"),
+        ("3x^2 \\sin x + x^3 \\cdot \\cos(x)", "3*x**2*sin(x) + x**3*cos(x)"),
+        ("e^{2} - 1", "exp(2) - 1"),
+        ("2, 3", "x = 3; x = 2"),
+        ("x = 3 or x = 2", "2, 3"),
+        ("x = -0.5, x = 3", "-1/2, 3"),
+        ("x = 1, y = 2", "y = 2, x = 1"),
+        ("(3, \\frac{\\pi}{2})", "(3, pi/2)"),
+        ("\\infty", "oo"),
+    ],
+)
+def test_equivalent_answers(pred, gold):
+    assert math_equivalent(pred, gold)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        ("16", "15"),
+        ("15.5", "15"),
+        ("150", "15"),
+        ("1/3", "0.333"),
+        ("x**2/2 + 1", "x**2/2"),  # no "+ C" anywhere, so a constant difference counts
+        ("3*x**2 + 5", "3*x**2"),
+        ("x**3", "x**2"),
+        ("sin(x)", "cos(x)"),
+        ("log(x**2)", "2*log(x)"),  # not equal for negative x
+        ("2", "2, 3"),
+        ("2, 4", "2, 3"),
+        ("x = 2, y = 1", "x = 1, y = 2"),
+        ("oo", "-oo"),
+        ("", "15"),
+        ("15", ""),
+        ("I don't know", "15"),
+        ("(3, pi)", "(3, pi/2)"),
+    ],
+)
+def test_different_answers(pred, gold):
+    assert not math_equivalent(pred, gold)
+
+
+def test_non_strings_are_false():
+    assert not math_equivalent(None, "1")  # type: ignore[arg-type]
+    assert not math_equivalent("1", 1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "__import__('os').system('touch {canary}')",
+        "(lambda: __import__('os').system('touch {canary}'))()",
+        "().__class__.__base__.__subclasses__()",
+        "open('{canary}', 'w').write('x')",
+        "x = __import__('os').system('touch {canary}')",
+    ],
+)
+def test_malicious_answers_are_false_and_never_run(template):
+    canary = Path("/tmp") / f"sme-canary-{uuid.uuid4().hex}"
+    pred = template.format(canary=canary)
+    for gold in ("15", "x", "0"):
+        assert not math_equivalent(pred, gold)
+        assert not math_equivalent(gold, pred)
+    assert not canary.exists()
+
+
+def test_resource_bombs_are_false_and_bounded():
+    start = time.monotonic()
+    assert not math_equivalent("9**9**9**9", "1")
+    assert not math_equivalent("factorial(10**9)", "1")
+    assert not math_equivalent("x" * 100_000, "x")
+    # Simplification that would run for a long time is cut off by the worker pool's timeout.
+    assert not math_equivalent("(x+1)**3000 - x", "(x+2)**3000 + x", timeout_s=1)
+    assert time.monotonic() - start < 30
+
+
+def test_code_passes_with_a_correct_solution():
+    code = "```python\ndef add(a, b):\n    return a + b\n```"
+    ok, detail = code_passes(code, ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"])
+    assert ok, detail
+    assert "2 tests" in detail
+
+
+def test_code_fails_with_a_wrong_solution_and_names_the_assert():
+    ok, detail = code_passes("def add(a, b):\n    return a - b\n", ["assert add(1, 2) == 3"])
+    assert not ok
+    assert "AssertionError" in detail
+    assert "add(1, 2)" in detail
+
+
+def test_code_setup_runs_between_solution_and_tests():
+    code = "class Node:\n    def __init__(self, v):\n        self.v = v\n\ndef value(n):\n    return n.v\n"
+    ok, detail = code_passes(code, ["assert value(root) == 7"], setup="root = Node(7)")
+    assert ok, detail
+
+
+def test_code_that_loops_forever_is_stopped():
+    ok, detail = code_passes("def f():\n    while True:\n        pass\n", ["assert f() is None"], timeout_s=1.5)
+    assert not ok
+    assert "timeout" in detail
+
+
+def test_code_cannot_touch_the_host(tmp_path):
+    target = tmp_path / "pwned"
+    code = f"import os\nos.system('touch {target}')\ndef f():\n    return 1\n"
+    ok, _ = code_passes(code, ["assert f() == 1"])
+    assert not ok
+    assert not target.exists()
+
+
+def test_code_without_tests_does_not_pass():
+    assert code_passes("def f():\n    return 1\n", []) == (False, "no tests to run")
+    assert not code_passes("", ["assert True"])[0]
+
+
+def test_normalize_answer_is_squad_style():
+    assert normalize_answer("The  Eiffel Tower!") == "eiffel tower"
+    assert normalize_answer("An apple, a day.") == "apple day"
+    assert normalize_answer(None) == ""  # type: ignore[arg-type]
+
+
+def test_exact_match_against_aliases():
+    aliases = ["14 December 1972 UTC", "December 1972"]
+    assert exact_match("december 1972.", aliases)
+    assert exact_match("The Beatles", "beatles")
+    assert not exact_match("1972", aliases)
+    assert not exact_match("", aliases)
+    assert not exact_match("the", ["a"])  # both normalize to nothing
+
+
+def test_token_f1_takes_the_best_alias():
+    aliases = ["Bobby Scott", "Bob Russell"]
+    assert token_f1("Bob Russell", aliases) == 1.0
+    assert token_f1("Bobby Scott and Bob Russell", aliases) == pytest.approx(2 * (2 / 5) * 1 / (2 / 5 + 1))
+    assert token_f1("someone else", aliases) == 0.0
+    assert token_f1("", aliases) == 0.0
+
+
+def test_the_classic_canary_string_is_false_and_creates_nothing():
+    canary = Path("/tmp/canary")
+    if canary.exists():
+        pytest.skip("/tmp/canary already exists, so this test could not tell")
+    assert not math_equivalent("__import__('os').system('touch /tmp/canary')", "0")
+    assert not math_equivalent("1", "__import__('os').system('touch /tmp/canary')")
+    assert not canary.exists()
