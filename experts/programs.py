@@ -1,23 +1,39 @@
-"""Versioned compiled programs on disk: `<root>/<name>/<version>.json` plus an `active.json` pointer."""
+"""Versioned compiled programs: `<root>/<name>/<version>.json` (DSPy state), `<version>.meta.json`, and
+an `active.json` pointer. Every write is atomic, and the pointer moves only after the version it
+names is complete on disk, so a crash at any point leaves the previously active program intact.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import tempfile
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from sme_mcp.tools.files import atomic_write_text
+
+BASE = "base"
+_VERSION = re.compile(r"^v(\d+)$")
 
 
 class ProgramVersion(BaseModel):
     name: str
     version: str
     file: str
+    status: str = Field(default="candidate", description="candidate, promoted or rejected")
     holdout_score: float | None = None
+    baseline_score: float | None = None
     receipt: str | None = None
+    optimizer: str | None = None
+    created_at: str | None = None
 
 
 class ProgramStore:
-    """Reads which compiled version of each program is active.
+    """Saves, lists, promotes and rolls back compiled versions of each program.
 
     Args:
         root: Directory holding one folder per program name (router, math, code, general).
@@ -27,14 +43,79 @@ class ProgramStore:
         self.root = root
 
     def active(self, name: str) -> ProgramVersion | None:
+        """The active version, or None when the base (uncompiled) program is active."""
         pointer = self.root / name / "active.json"
         if not pointer.is_file():
             return None
         try:
-            version = ProgramVersion.model_validate(json.loads(pointer.read_text()))
+            version = json.loads(pointer.read_text())["version"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return None if version == BASE else self.get(name, version)
+
+    def get(self, name: str, version: str) -> ProgramVersion | None:
+        meta = self.root / name / f"{version}.meta.json"
+        if not _VERSION.match(version) or not meta.is_file():
+            return None
+        try:
+            found = ProgramVersion.model_validate(json.loads(meta.read_text()))
         except (OSError, ValueError):
             return None
-        return version if (self.root / name / version.file).is_file() else None
+        return found if self.path(found).is_file() else None
+
+    def versions(self, name: str) -> list[ProgramVersion]:
+        folder = self.root / name
+        found = [self.get(name, p.name.removesuffix(".meta.json")) for p in folder.glob("v*.meta.json")]
+        return sorted((v for v in found if v), key=lambda v: int(v.version[1:]))
 
     def path(self, version: ProgramVersion) -> Path:
         return self.root / version.name / version.file
+
+    def save(self, name: str, module: Any, **meta: Any) -> ProgramVersion:
+        """Saves a compiled DSPy module as the next version (not active until `promote`)."""
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        numbers = [int(m.group(1)) for p in folder.glob("v*.json") if (m := _VERSION.match(p.name.split(".")[0]))]
+        version = f"v{max(numbers, default=0) + 1}"
+        target = folder / f"{version}.json"
+        fd, tmp = tempfile.mkstemp(prefix=f".{version}.", suffix=".json", dir=folder)
+        os.close(fd)
+        try:
+            module.save(tmp)  # DSPy writes the file itself; the rename below makes it visible whole
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        record = ProgramVersion(name=name, version=version, file=target.name, **meta)
+        atomic_write_text(folder / f"{version}.meta.json", record.model_dump_json(indent=1))
+        return record
+
+    def set_status(self, record: ProgramVersion, status: str) -> ProgramVersion:
+        record = record.model_copy(update={"status": status})
+        atomic_write_text(self.root / record.name / f"{record.version}.meta.json", record.model_dump_json(indent=1))
+        return record
+
+    def promote(self, record: ProgramVersion) -> ProgramVersion:
+        """Makes `record` the active version."""
+        record = self.set_status(record, "promoted")
+        self._point(record.name, record.version)
+        return record
+
+    def rollback(self, name: str, version: str) -> ProgramVersion | None:
+        """Makes an earlier version (or `base`, the uncompiled program) active again.
+
+        Raises:
+            ValueError: No such version.
+        """
+        if version == BASE:
+            self._point(name, BASE)
+            return None
+        record = self.get(name, version)
+        if record is None:
+            known = ", ".join(v.version for v in self.versions(name)) or "none"
+            raise ValueError(f"{name} has no version {version!r} (versions: {known}; or 'base')")
+        self._point(name, version)
+        return record
+
+    def _point(self, name: str, version: str) -> None:
+        atomic_write_text(self.root / name / "active.json", json.dumps({"version": version}))

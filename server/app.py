@@ -24,6 +24,8 @@ from sme_mcp.experts.answer import ExpertAnswer
 from sme_mcp.experts.lm import NoBackendError
 from sme_mcp.experts.service import ExpertInfo, ExpertService, InvalidQuestion
 from sme_mcp.optimize.evaluate import EvalReport
+from sme_mcp.optimize.jobs import Job, JobConflict, JobManager
+from sme_mcp.optimize.optimizer import OptimizeRequest, run_optimization
 from sme_mcp.server import tool_inputs as ti
 from sme_mcp.server.local_lm import LocalServer
 from sme_mcp.tools.worker import ComputeError
@@ -153,6 +155,86 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
         ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False),
         with_context=True,
     )
+
+    jobs = JobManager(lambda req, progress, cancel: run_optimization(
+        service, req, progress, cancel, lm_info=local.model_info() if local is not None else None))
+
+    async def optimize_domain(args: ti.OptimizeDomain, ctx: Context) -> Job:
+        request = OptimizeRequest(
+            goldset=args.domain, optimizer=args.optimizer, budget=args.budget, seed=args.seed,
+            train_limit=args.train_limit, dev_limit=args.dev_limit, holdout_limit=args.holdout_limit,
+            threads=args.threads,
+        )
+        try:
+            job = jobs.start(request)
+        except JobConflict as exc:
+            raise ToolError(str(exc)) from exc
+        if not args.wait:
+            return job
+        try:
+            seen: Job | None = None
+            while job.state == "running":
+                job = await anyio.to_thread.run_sync(jobs.wait_change, job.id, seen, 1.0, abandon_on_cancel=True)
+                if job != seen:
+                    best = f", best {job.best:.3f}" if job.best is not None else ""
+                    await ctx.report_progress(job.done, job.total or None, f"{job.phase}: {job.done}"
+                                              + (f"/{job.total}" if job.total else "") + best)
+                    seen = job
+        finally:
+            if job.state == "running":
+                jobs.cancel(job.id)  # the client cancelled the call
+        if job.state == "failed":
+            raise ToolError(f"optimization job {job.id} failed: {job.error}")
+        return job
+
+    add_model_tool(
+        server, "optimize_domain", ti.OptimizeDomain, optimize_domain, Job,
+        "Improve an expert (or the router) with DSPy: compile on train, select on dev, then score the active "
+        "and the candidate program on the same holdout items. The candidate becomes active only if it scores "
+        "higher; either way a receipt records both scores with intervals and a McNemar test.",
+        ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False),
+        with_context=True,
+    )
+
+    async def optimization_status(args: ti.JobId) -> Job:
+        try:
+            return jobs.get(args.job_id)
+        except KeyError as exc:
+            raise ToolError(str(exc.args[0])) from exc
+
+    add_model_tool(server, "optimization_status", ti.JobId, optimization_status, Job,
+                   "State, phase, progress and (when finished) the result of an optimization job.", EXACT)
+
+    async def cancel_optimization(args: ti.JobId) -> Job:
+        try:
+            return jobs.cancel(args.job_id)
+        except KeyError as exc:
+            raise ToolError(str(exc.args[0])) from exc
+
+    add_model_tool(server, "cancel_optimization", ti.JobId, cancel_optimization, Job,
+                   "Cancel a running optimization job; nothing it produced is saved or promoted.",
+                   ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
+
+    async def rollback_program(args: ti.Rollback) -> ExpertList:
+        try:
+            service.programs.rollback(args.domain, args.version)
+        except ValueError as exc:
+            raise ToolError(str(exc)) from exc
+        service.reload(args.domain)
+        return ExpertList(experts=service.experts(), local_lm=local_status() if local_status else None)
+
+    add_model_tool(server, "rollback_program", ti.Rollback, rollback_program, ExpertList,
+                   "Make an earlier compiled version (or 'base') the active program of an expert.",
+                   ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True,
+                                   openWorldHint=False))
+
+    @server.resource("job://{job_id}", name="optimization job", mime_type="application/json",
+                     description="An optimization job's state and result")
+    def job_resource(job_id: str) -> str:
+        try:
+            return jobs.get(job_id).model_dump_json(indent=1)
+        except KeyError as exc:
+            raise ResourceNotFoundError(str(exc.args[0])) from exc
 
     receipts_dir = service.settings.receipts_dir
 

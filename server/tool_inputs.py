@@ -93,3 +93,32 @@ class RunEval(BaseModel):
         default=None, max_length=4096, description="A JSONL file in the gold-set format, instead of the split"
     )
     write_receipt: bool = Field(default=True, description="Write a receipt under receipts/")
+
+
+class OptimizeDomain(BaseModel):
+    domain: Literal["math", "code", "general", "router"] = Field(description="Program to optimize")
+    optimizer: Literal["bootstrap", "bootstrap_rs", "mipro", "gepa"] = Field(
+        default="bootstrap",
+        description="bootstrap: BootstrapFewShot; bootstrap_rs: with random search; mipro: MIPROv2; "
+        "gepa: GEPA with the local model reflecting on textual feedback",
+    )
+    budget: Literal["light", "medium", "heavy"] = Field(default="light", description="Optimizer effort")
+    train_limit: int | None = Field(default=None, ge=1, description="Use only the first N train items")
+    dev_limit: int | None = Field(default=None, ge=1, description="Use only the first N dev items")
+    holdout_limit: int | None = Field(default=None, ge=1, description="Score only the first N holdout items")
+    seed: int = Field(default=0, description="Optimizer seed")
+    threads: int = Field(default=1, ge=1, le=16, description="Items evaluated at once")
+    wait: bool = Field(
+        default=True,
+        description="Wait for the result, with progress notifications (cancelling the call cancels the job); "
+        "false returns the job id at once (poll optimization_status)",
+    )
+
+
+class JobId(BaseModel):
+    job_id: str = Field(max_length=64, description="Id returned by optimize_domain")
+
+
+class Rollback(BaseModel):
+    domain: Literal["math", "code", "general", "router"]
+    version: str = Field(max_length=32, description="A version such as 'v2', or 'base' for the uncompiled program")

@@ -1,0 +1,259 @@
+"""`run_optimization`: compile on train, select on dev, score baseline and candidate on the same holdout
+items, and promote the candidate only if it beats the active program there.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from sme_mcp.optimize.goldsets import GoldItem, goldset_path, load_goldset, split_sizes
+from sme_mcp.optimize.receipts import write_receipt
+from sme_mcp.optimize.scoring import score_item
+from sme_mcp.optimize.stats import mcnemar_exact, wilson_interval
+
+if TYPE_CHECKING:
+    import dspy
+
+    from sme_mcp.experts.service import ExpertService
+
+Optimizer = Literal["bootstrap", "bootstrap_rs", "mipro", "gepa"]
+Budget = Literal["light", "medium", "heavy"]
+Progress = Callable[[str, int, int, float | None], None]  # (phase, done, total, best score so far)
+
+DEMOS = {"light": 2, "medium": 4, "heavy": 8}
+RANDOM_SEARCH_CANDIDATES = {"light": 4, "medium": 8, "heavy": 16}
+
+
+class OptimizationCancelled(BaseException):
+    """Raised from inside the optimizer's metric; a BaseException so DSPy's error counting can't swallow it."""
+
+
+class OptimizeRequest(BaseModel):
+    goldset: Literal["math", "code", "general", "router"]
+    optimizer: Optimizer = "bootstrap"
+    budget: Budget = "light"
+    seed: int = 0
+    train_limit: int | None = Field(default=None, ge=1)
+    dev_limit: int | None = Field(default=None, ge=1)
+    holdout_limit: int | None = Field(default=None, ge=1)
+    threads: int = Field(default=1, ge=1, le=16)
+
+
+class SideScore(BaseModel):
+    version: str
+    score: float
+    correct: int
+    n: int
+    ci_low: float
+    ci_high: float
+
+
+class OptimizeReport(BaseModel):
+    request: OptimizeRequest
+    baseline: SideScore
+    candidate: SideScore
+    delta: float
+    mcnemar: dict[str, float] = Field(description="b: only baseline right, c: only candidate right, p: two-sided")
+    promoted: bool
+    active_version: str
+    candidate_version: str
+    wall_s: float
+    lm_calls: int
+    metric_calls: int
+    receipt: str | None = None
+
+
+def _feedback_metric(goldset: str, count: Callable[[], None], cancel: threading.Event):
+    """GEPA metric: a score plus text saying what was wrong, which is what its reflection learns from."""
+    import dspy
+
+    def metric(gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:
+        if cancel.is_set():
+            raise OptimizationCancelled
+        count()
+        scored = score_item(goldset, gold.gold, pred)
+        feedback = "Correct." if scored.correct else f"Incorrect. {scored.detail or ''}".strip()
+        return dspy.Prediction(score=float(scored.correct), feedback=feedback)
+
+    return metric
+
+
+def _plain_metric(goldset: str, count: Callable[[], None], cancel: threading.Event):
+    def metric(example: Any, pred: Any, trace: Any = None) -> float:
+        if cancel.is_set():
+            raise OptimizationCancelled
+        count()
+        return float(score_item(goldset, example.gold, pred).correct)
+
+    return metric
+
+
+def _examples(items: list[GoldItem]) -> list[dspy.Example]:
+    import dspy
+
+    return [dspy.Example(question=item.question, gold=item).with_inputs("question") for item in items]
+
+
+def _compile(req: OptimizeRequest, student: dspy.Module, train: list, dev: list, lm: Any, metric: Any,
+             feedback: Any) -> dspy.Module:
+    import dspy
+
+    k = DEMOS[req.budget]
+    if req.optimizer == "bootstrap":
+        return dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=k, max_labeled_demos=k).compile(
+            student, trainset=train
+        )
+    if req.optimizer == "bootstrap_rs":
+        return dspy.BootstrapFewShotWithRandomSearch(
+            metric=metric, max_bootstrapped_demos=k, max_labeled_demos=k,
+            num_candidate_programs=RANDOM_SEARCH_CANDIDATES[req.budget], num_threads=req.threads,
+        ).compile(student, trainset=train, valset=dev)
+    if req.optimizer == "mipro":
+        return dspy.MIPROv2(
+            metric=metric, auto=req.budget, num_threads=req.threads, seed=req.seed,
+            max_bootstrapped_demos=k, max_labeled_demos=k, verbose=False,
+        ).compile(student, trainset=train, valset=dev)
+    return dspy.GEPA(
+        metric=feedback, auto=req.budget, reflection_lm=lm, num_threads=req.threads, seed=req.seed,
+    ).compile(student, trainset=train, valset=dev)
+
+
+def _score(service: ExpertService, req: OptimizeRequest, module: dspy.Module, items: list[GoldItem], lm: Any,
+           phase: str, progress: Progress, cancel: threading.Event) -> list[bool]:
+    """Per-item correctness of `module` on `items`, in the order given."""
+    import dspy
+
+    outcomes: dict[str, bool] = {}
+    lock = threading.Lock()
+
+    def metric(example: Any, pred: Any, trace: Any = None) -> float:
+        if cancel.is_set():
+            raise OptimizationCancelled
+        ok = score_item(req.goldset, example.gold, pred).correct
+        with lock:
+            outcomes[example.gold.id] = ok
+            done, right = len(outcomes), sum(outcomes.values())
+        progress(phase, done, len(items), right / done)
+        return float(ok)
+
+    with dspy.context(lm=lm):
+        dspy.Evaluate(devset=_examples(items), metric=metric, num_threads=req.threads, display_progress=False,
+                      max_errors=len(items) + 1, provide_traceback=False)(module)
+    if cancel.is_set():
+        raise OptimizationCancelled
+    return [outcomes.get(item.id, False) for item in items]
+
+
+def _side(version: str, outcomes: list[bool]) -> SideScore:
+    n, correct = len(outcomes), sum(outcomes)
+    low, high = wilson_interval(correct, n)
+    return SideScore(version=version, score=round(correct / n, 4) if n else 0.0, correct=correct, n=n,
+                     ci_low=round(low, 4), ci_high=round(high, 4))
+
+
+def should_promote(baseline: SideScore, candidate: SideScore) -> bool:
+    """The eval gate: promote only a strictly higher holdout score on the same items."""
+    return candidate.n == baseline.n and candidate.score > baseline.score
+
+
+def run_optimization(
+    service: ExpertService,
+    req: OptimizeRequest,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    lm_info: dict[str, Any] | None = None,
+) -> OptimizeReport:
+    """Optimizes one program and applies the promotion gate. See the module docstring.
+
+    Raises:
+        GoldsetError: A split is missing or malformed.
+        NoBackendError: No LM backend for the role.
+        OptimizationCancelled: `cancel` was set; nothing was saved or promoted.
+    """
+    import dspy
+
+    progress = progress or (lambda *_: None)
+    cancel = cancel or threading.Event()
+    t0 = time.perf_counter()
+    root = service.settings.goldsets_dir
+    train = load_goldset(goldset_path(root, req.goldset, "train"), req.train_limit)
+    dev = load_goldset(goldset_path(root, req.goldset, "dev"), req.dev_limit)
+    holdout = load_goldset(goldset_path(root, req.goldset, "holdout"), req.holdout_limit)
+    lm, served = service.chains[req.goldset].first_available()
+    calls_before = len(lm.history)
+    metric_calls = 0
+    count_lock = threading.Lock()
+
+    def count() -> None:
+        nonlocal metric_calls
+        with count_lock:
+            metric_calls += 1
+        progress("compile", metric_calls, 0, None)
+
+    store = service.programs
+    active = store.active(req.goldset)
+    baseline_module = service.module(req.goldset)
+    student = service.build_module(req.goldset)
+    progress("compile", 0, 0, None)
+    with dspy.context(lm=lm):
+        candidate_module = _compile(
+            req, student, _examples(train), _examples(dev), lm,
+            _plain_metric(req.goldset, count, cancel), _feedback_metric(req.goldset, count, cancel),
+        )
+    base_outcomes = _score(service, req, baseline_module, holdout, lm, "holdout baseline", progress, cancel)
+    cand_outcomes = _score(service, req, candidate_module, holdout, lm, "holdout candidate", progress, cancel)
+    baseline = _side(active.version if active else "base", base_outcomes)
+    b, c, p = mcnemar_exact(base_outcomes, cand_outcomes)
+    progress("saving", 0, 1, None)
+    record = store.save(
+        req.goldset, candidate_module, holdout_score=None, optimizer=req.optimizer,
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    candidate = _side(record.version, cand_outcomes)
+    promoted = should_promote(baseline, candidate)
+    report = OptimizeReport(
+        request=req, baseline=baseline, candidate=candidate, delta=round(candidate.score - baseline.score, 4),
+        mcnemar={"b": b, "c": c, "p": round(p, 6)}, promoted=promoted,
+        active_version=record.version if promoted else baseline.version, candidate_version=record.version,
+        wall_s=round(time.perf_counter() - t0, 1), lm_calls=len(lm.history) - calls_before,
+        metric_calls=metric_calls,
+    )
+    receipt = write_receipt(service.settings.receipts_dir, "optimize", req.goldset, {
+        "report": report.model_dump(exclude={"receipt"}),
+        "lm": {**service.describe_lm(req.goldset), "served_by": served.label, **(lm_info or {})},
+        "split_sizes": split_sizes(root, req.goldset),
+        "holdout_items": [
+            {"id": item.id, "baseline": bo, "candidate": co}
+            for item, bo, co in zip(holdout, base_outcomes, cand_outcomes, strict=True)
+        ],
+    })
+    report.receipt = receipt.name
+    record = record.model_copy(update={"holdout_score": candidate.score, "baseline_score": baseline.score,
+                                       "receipt": receipt.name})
+    if promoted:
+        store.promote(record)
+        service.reload(req.goldset)
+    else:
+        store.set_status(record, "rejected")
+    progress("done", 1, 1, candidate.score)
+    _log_mlflow(service, report, receipt)
+    return report
+
+
+def _log_mlflow(service: ExpertService, report: OptimizeReport, receipt: Any) -> None:
+    if not service.settings.mlflow.enabled:
+        return
+    import mlflow
+
+    with mlflow.start_run(run_name=f"optimize-{report.request.goldset}-{report.candidate_version}"):
+        mlflow.log_params(report.request.model_dump())
+        mlflow.log_metrics({
+            "baseline_holdout": report.baseline.score, "candidate_holdout": report.candidate.score,
+            "delta": report.delta, "mcnemar_p": report.mcnemar["p"], "promoted": float(report.promoted),
+        })
+        mlflow.log_artifact(str(receipt))
