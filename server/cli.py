@@ -1,4 +1,4 @@
-"""`sme-mcp` command line: serve, ask, experts, doctor, prepare-model.
+"""`sme-mcp` command line: serve, ask, eval, optimize, rollback, experts, doctor, prepare-model.
 
 Every command builds the same `ExpertService` the MCP tools use. Logs go to stderr; stdout carries
 only results (and, for `serve --transport stdio`, only the protocol).
@@ -118,6 +118,85 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 1 if report.passed is False else 0
 
 
+def cmd_optimize(args: argparse.Namespace) -> int:
+    """Optimizes one program; prints baseline -> candidate on holdout and whether it was promoted."""
+    import threading
+
+    from sme_mcp.experts.lm import NoBackendError
+    from sme_mcp.experts.service import ExpertService
+    from sme_mcp.optimize.goldsets import GoldsetError
+    from sme_mcp.optimize.optimizer import OptimizationCancelled, OptimizeRequest, run_optimization
+    from sme_mcp.server.progress import TerminalProgress
+    from sme_mcp.server.serve import make_local
+
+    settings = _settings(args)
+    local = make_local(settings)
+    service = ExpertService(settings, local)
+    if local is not None:
+        local.start()
+    request = OptimizeRequest(
+        goldset=args.domain, optimizer=args.optimizer, budget=args.budget, seed=args.seed,
+        train_limit=args.train_limit, dev_limit=args.dev_limit, holdout_limit=args.holdout_limit,
+        threads=args.threads,
+    )
+    bars: dict[str, TerminalProgress] = {}
+
+    def progress(phase: str, done: int, total: int, best: float | None) -> None:
+        if phase not in bars:
+            for bar in bars.values():
+                bar.close()
+            bars[phase] = TerminalProgress(f"{args.domain} {phase}")
+        if total:
+            bars[phase](done, total, None)
+
+    cancel = threading.Event()
+    try:
+        report = run_optimization(service, request, progress, cancel, lm_info=local.model_info() if local else None)
+    except (GoldsetError, NoBackendError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, OptimizationCancelled):
+        cancel.set()
+        print("cancelled; nothing saved or promoted", file=sys.stderr)
+        return 130
+    finally:
+        for bar in bars.values():
+            bar.close()
+        if local is not None:
+            local.stop()
+        service.close()
+    b, c = report.baseline, report.candidate
+    print(f"{args.domain} {args.optimizer}/{args.budget}: holdout {b.version} {b.score:.3f} "
+          f"[{b.ci_low:.3f}, {b.ci_high:.3f}] -> {c.version} {c.score:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}], "
+          f"delta {report.delta:+.3f}, McNemar p={report.mcnemar['p']:.3g} (n={c.n})")
+    print(("PROMOTED: " if report.promoted else "not promoted (not better on holdout): ") + f"active is "
+          f"{report.active_version}; {report.lm_calls} LM calls, {report.wall_s:.0f} s")
+    print(f"receipt: {settings.receipts_dir / (report.receipt or '')}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from sme_mcp.experts.programs import ProgramStore
+
+    settings = _settings(args)
+    store = ProgramStore(settings.data_dir / "programs")
+    if args.version is None:
+        active = store.active(args.domain)
+        for v in store.versions(args.domain):
+            mark = "*" if active and active.version == v.version else " "
+            print(f"{mark} {v.version:5} {v.status:9} holdout {v.holdout_score} (baseline {v.baseline_score}) "
+                  f"{v.optimizer or ''} {v.created_at or ''} {v.receipt or ''}")
+        print(f"{'*' if active is None else ' '} base")
+        return 0
+    try:
+        store.rollback(args.domain, args.version)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.domain}: active program is now {args.version}")
+    return 0
+
+
 def cmd_experts(args: argparse.Namespace) -> int:
     from sme_mcp.experts.service import ExpertService
 
@@ -226,6 +305,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--no-local", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("optimize", help="optimize a program; promote it only if it beats the active one on holdout")
+    p.add_argument("--domain", required=True, choices=[*DOMAINS, "router"])
+    p.add_argument("--optimizer", default="bootstrap", choices=["bootstrap", "bootstrap_rs", "mipro", "gepa"])
+    p.add_argument("--budget", default="light", choices=["light", "medium", "heavy"])
+    p.add_argument("--train-limit", type=int, default=None)
+    p.add_argument("--dev-limit", type=int, default=None)
+    p.add_argument("--holdout-limit", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-local", action="store_true")
+    p.set_defaults(func=cmd_optimize)
+
+    p = sub.add_parser("rollback", help="list a program's versions, or make one (or 'base') active")
+    p.add_argument("--domain", required=True, choices=[*DOMAINS, "router"])
+    p.add_argument("--version", default=None, help="e.g. v2, or base; omit to list versions")
+    p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("experts", help="list the experts and their active programs")
     p.add_argument("--json", action="store_true")
