@@ -180,7 +180,9 @@ exec(_sandbox_code, {"__name__": "__main__", "__builtins__": __builtins__})
 
 _ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
-# Tried in order; the first prefix that can run `true` is used for every sandbox run.
+# Tried in order; the first prefix that can start the interpreter is used for every run.
+# `setpriv --pdeathsig` fires when the *thread* that started the child exits; that is safe here
+# because run_python blocks its calling thread until the child is gone.
 _ISOLATION_CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("setpriv+unshare(net,pid,mount)", (
         "setpriv", "--pdeathsig", "KILL", "--",
