@@ -112,7 +112,7 @@ class LMChain:
         """Returns (litellm model, api_base, api_key, served model name) or raises BackendUnavailable."""
         if spec.model == LOCAL:
             if self.local is None:
-                raise BackendUnavailable("no local server is configured")
+                raise BackendUnavailable("no local server (disabled by SME_LOCAL__ENABLED=false or --no-local)")
             return LOCAL_LITELLM_MODEL, self.local.base_url(self.local_wait), "local", self.local.model_name
         key = None
         if spec.api_key_env:

@@ -1,0 +1,68 @@
+"""The sme-mcp command line as a user runs it (no LM: arithmetic items take the exact fast path)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SME_MCP = str(Path(sys.executable).with_name("sme-mcp"))
+ITEMS = [("What is 2 + 2?", "4"), ("What is 1/2 + 1/3?", "5/6"), ("12 * 12", "144"), ("7 * 6", "41")]
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SME_MCP, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+
+
+def goldsets(tmp_path: Path) -> Path:
+    root = tmp_path / "goldsets"
+    (root / "math").mkdir(parents=True)
+    lines = [
+        json.dumps({"id": f"a{i}", "domain": "math", "question": q, "answer": a}) for i, (q, a) in enumerate(ITEMS)
+    ]
+    (root / "math" / "holdout.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_eval_gate_exit_code_follows_the_threshold(tmp_path):
+    env = {"SME_DATA_DIR": str(tmp_path / "data"), "SME_GOLDSETS_DIR": str(goldsets(tmp_path)),
+           "SME_RECEIPTS_DIR": str(tmp_path / "receipts"), "SME_LOCAL__ENABLED": "false"}
+    passing = run("eval", "--domain", "math", env={**env, "SME_EVAL_THRESHOLDS": '{"math": 0.7}'})
+    failing = run("eval", "--domain", "math", "--json", env={**env, "SME_EVAL_THRESHOLDS": '{"math": 0.9}'})
+    assert passing.returncode == 0, passing.stderr
+    assert "3/4 = 0.750" in passing.stdout and "95% CI" in passing.stdout and "PASS" in passing.stdout
+    assert failing.returncode == 1
+    report = json.loads(failing.stdout)
+    assert report["passed"] is False and report["threshold"] == 0.9
+    assert len(list((tmp_path / "receipts").glob("eval-math-holdout-*.json"))) == 2
+
+
+def test_eval_on_a_missing_goldset_is_a_clear_error(tmp_path):
+    env = {"SME_DATA_DIR": str(tmp_path / "data"), "SME_GOLDSETS_DIR": str(tmp_path / "none"),
+           "SME_LOCAL__ENABLED": "false"}
+    out = run("eval", "--domain", "code", env=env)
+    assert out.returncode == 2 and "no gold set" in out.stderr and "build_goldsets" in out.stderr
+
+
+def test_ask_fast_path_json_and_logs_stay_off_stdout(tmp_path):
+    out = run("ask", "What is 2**64?", "--json", env={"SME_DATA_DIR": str(tmp_path), "SME_LOCAL__ENABLED": "false"})
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)  # stdout is exactly one JSON document
+    assert answer["answer"] == str(2**64) and answer["routed_by"] == "fast_path"
+
+
+def test_ask_without_backends_exits_2_and_says_what_to_set(tmp_path):
+    env = {"SME_DATA_DIR": str(tmp_path), "SME_LOCAL__ENABLED": "false", "OPENAI_API_KEY": ""}
+    out = run("ask", "Who wrote Hamlet?", env=env)
+    assert out.returncode == 2 and out.stdout == ""
+    assert "OPENAI_API_KEY is not set" in out.stderr and "disabled" in out.stderr
+
+
+def test_rollback_lists_and_rejects_unknown_versions(tmp_path):
+    env = {"SME_DATA_DIR": str(tmp_path)}
+    listing = run("rollback", "--domain", "math", env=env)
+    assert listing.returncode == 0 and "* base" in listing.stdout
+    bad = run("rollback", "--domain", "math", "--version", "v7", env=env)
+    assert bad.returncode == 2 and "no version 'v7'" in bad.stderr
