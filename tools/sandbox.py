@@ -6,10 +6,8 @@ What it protects against (each layer is independent, so one failing does not ope
   own session); RLIMIT_CPU, RLIMIT_AS (memory), RLIMIT_FSIZE (file size, including captured
   output), RLIMIT_NOFILE and RLIMIT_CORE are set in the child before any user code runs.
 * Network: where ``unshare`` works (root, or unprivileged user namespaces), the child runs in a
-  new network namespace with only a downed loopback device, plus new PID and mount namespaces
-  with a private ``/proc`` so it can neither see nor outlive-escape into host processes (when
-  the namespace's first process dies the kernel kills the rest). In every case an audit hook
-  refuses creating non-Unix sockets, connect, bind, sendto and name lookups.
+  new network namespace with only a downed loopback device. In every case an audit hook refuses
+  creating non-Unix sockets, connect, bind, sendto and name lookups.
 * Processes: the audit hook refuses ``os.system``, ``subprocess``, ``os.exec*``, ``os.fork``,
   ``os.posix_spawn``, ``os.kill`` of other processes, and importing ``ctypes``/``_ctypes``/
   ``_posixsubprocess`` (ctypes can call libc directly and bypass audit hooks altogether).
@@ -31,7 +29,10 @@ What it does NOT protect against:
   them. Those are left open because the import system and ``asyncio`` need them.
 * There is no seccomp filter, chroot or user switch: if the hook is bypassed, the child has the
   server's file-system rights (root in this deployment), except for the network when namespaces
-  are available. Run the server as an unprivileged user for a stronger boundary.
+  are available, and it could fork and ``setsid`` to outlive the run (there is no PID namespace,
+  see `_ISOLATION_CANDIDATES`). Running the server as an unprivileged user is the stronger
+  boundary; switching the child to ``nobody`` is not possible here because the interpreter lives
+  under ``/root``.
 * Without ``unshare`` the network is blocked by the audit hook alone.
 * CPU and memory used by the interpreter itself count against the limits; very small
   ``memory_mb`` values make even ``import`` fail.
@@ -183,15 +184,13 @@ _ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 # Tried in order; the first prefix that can start the interpreter is used for every run.
 # `setpriv --pdeathsig` fires when the *thread* that started the child exits; that is safe here
 # because run_python blocks its calling thread until the child is gone.
+# No PID namespace: its first process would be the interpreter itself, and a namespace's init
+# ignores SIGXCPU and signals it sends itself, while `unshare --fork` reports a SIGKILLed child
+# as exit status 1. Escaping the process group needs a fork, which the audit hook refuses.
 _ISOLATION_CANDIDATES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("setpriv+unshare(net,pid,mount)", (
-        "setpriv", "--pdeathsig", "KILL", "--",
-        "unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--mount-proc", "--",
-    )),
-    ("setpriv+unshare(user,net,pid,mount)", (
-        "setpriv", "--pdeathsig", "KILL", "--",
-        "unshare", "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child", "--mount",
-        "--mount-proc", "--",
+    ("setpriv+unshare(net)", ("setpriv", "--pdeathsig", "KILL", "--", "unshare", "--net", "--")),
+    ("setpriv+unshare(user,net)", (
+        "setpriv", "--pdeathsig", "KILL", "--", "unshare", "--user", "--map-root-user", "--net", "--",
     )),
     ("unshare(net)", ("unshare", "--net", "--")),
     ("setpriv", ("setpriv", "--pdeathsig", "KILL", "--")),
@@ -270,15 +269,6 @@ def _read_capped(f: tempfile._TemporaryFileWrapper) -> str:  # type: ignore[type
     return f"{head}\n[... {size - 2 * half} bytes cut ...]\n{tail}"
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                kids.extend(int(k) for k in f.read().split())
-    return kids
-
-
 def _wait_exit(pid: int, timeout: float) -> bool:
     """Waits until the process has exited, WITHOUT reaping it, so its pid (and process-group id)
     cannot be reused by an unrelated process while we still signal them."""
@@ -299,14 +289,8 @@ def _wait_exit(pid: int, timeout: float) -> bool:
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILLs whatever is left of the run's process group, then reaps its leader."""
-    if not _wait_exit(proc.pid, 0):
-        # Kill the PID namespace's first process (unshare's child) before unshare itself, so
-        # unshare reaps it: killing unshare first would leave a zombie for PID 1, which in
-        # containers often never reaps. The kernel then kills everything else in the namespace.
-        for child in _children(proc.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(child, signal.SIGKILL)
-        _wait_exit(proc.pid, 2)
+    # The leader is not reaped yet (waited on with WNOWAIT), so its pid, which is also the group
+    # id, cannot have been reused by an unrelated process group.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
