@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sme_mcp.tools.sandbox import SandboxResult, run_python
+from sme_mcp.tools.sandbox import SandboxResult, isolation, run_python
 
 
 def _session_members(sid: int) -> list[int]:
@@ -161,3 +161,20 @@ def test_rejects_bad_arguments():
         run_python(b"print(1)")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         run_python("print(1)", timeout_s=0)
+
+
+def test_cpu_limit_kill_is_reported():
+    code = "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (1, 2))\nwhile True:\n    pass\n"
+    result = run_python(code, timeout_s=10)
+    assert not result.ok
+    assert not result.timed_out
+    assert result.killed_reason == "CPU time limit"
+
+
+def test_network_namespace_has_only_loopback_when_unshare_works():
+    name, _ = isolation()
+    if "unshare" not in name:
+        pytest.skip(f"no network namespace on this machine (isolation: {name})")
+    result = run_python("import socket\nprint([n for _, n in socket.if_nameindex()])\n")
+    assert result.ok, result.stderr
+    assert result.stdout.strip() == "['lo']"
