@@ -52,7 +52,9 @@ class LocalServerSettings(BaseModel):
     enabled: bool = True
     binary: Path | None = Field(default=None, description="llama-server path; default: the embedded build")
     model_path: Path | None = Field(default=None, description="GGUF file; default: the embedded model")
-    threads: int = 2
+    # One core is left for this process and its SymPy workers: on 2 cores, -t 2 collapsed from ~26 to
+    # ~3 tokens/s whenever anything else ran, while -t 1 keeps ~12 (bench/concurrency.py measures it).
+    threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
     ctx_size: int = 8192
     parallel: int = 1
     chat_template: str | None = None

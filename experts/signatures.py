@@ -36,7 +36,8 @@ class WriteCode(dspy.Signature):
 
 
 class AnswerGeneral(dspy.Signature):
-    """Answer the question accurately and concisely. If unsure, say so."""
+    """Answer the question accurately. Reply with the answer itself (a name, number, date or short
+    phrase), not a full sentence."""
 
     question: str = dspy.InputField()
-    answer: str = dspy.OutputField(desc="a short, direct answer")
+    answer: str = dspy.OutputField(desc="the answer only, e.g. 'Real Madrid' or '1969'")
