@@ -1,0 +1,90 @@
+"""Regenerates the results table in README.md from the receipts in receipts/ (never edit it by hand).
+
+For each gold set it shows the newest full-holdout evaluation of the base program, and the newest
+optimization run (baseline -> candidate on its holdout items, with intervals and McNemar p).
+
+    .venv/bin/python scripts/receipts_table.py          # rewrite the README section
+    .venv/bin/python scripts/receipts_table.py --check  # exit 1 if the README is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- receipts-table:begin -->", "<!-- receipts-table:end -->"
+GOLDSETS = ("math", "code", "general", "router")
+
+
+def load(directory: Path) -> list[dict]:
+    receipts = []
+    for path in sorted(directory.glob("*.json")):
+        body = json.loads(path.read_text())
+        body["_name"] = path.name
+        receipts.append(body)
+    return receipts
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def table(receipts: list[dict]) -> str:
+    lines = [
+        "| gold set | program | holdout n | score % | 95% CI % | model | receipt |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in GOLDSETS:
+        evals = [r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
+                 and r["report"]["split"] == "holdout"]
+        if not evals:
+            lines.append(f"| {name} | – | – | not measured yet | – | – | – |")
+            continue
+        r = max(evals, key=lambda r: (r["report"]["n"], r["created_at"]))
+        rep = r["report"]
+        extra = f" (token F1 {_pct(rep['mean_f1'])})" if rep.get("mean_f1") is not None else ""
+        lines.append(
+            f"| {name} | {rep['program_version'] or 'base'} | {rep['n']} | {_pct(rep['score'])}{extra} | "
+            f"{_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | {rep['lm'].get('model_file', '?')} | "
+            f"[{r['_name']}](receipts/{r['_name']}) |"
+        )
+    optimizations = [r for r in receipts if r["kind"] == "optimize"]
+    if optimizations:
+        lines += ["", "| gold set | optimizer | holdout n | baseline % (CI) | candidate % (CI) | delta | McNemar p | "
+                  "promoted | receipt |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in sorted(optimizations, key=lambda r: r["created_at"]):
+            rep, req = r["report"], r["report"]["request"]
+            b, c = rep["baseline"], rep["candidate"]
+            link = f"[{r['_name']}](receipts/{r['_name']})"
+            lines.append(
+                f"| {req['goldset']} | {req['optimizer']}/{req['budget']} | {c['n']} | "
+                f"{_pct(b['score'])} ({_pct(b['ci_low'])}–{_pct(b['ci_high'])}) | "
+                f"{_pct(c['score'])} ({_pct(c['ci_low'])}–{_pct(c['ci_high'])}) | {100 * rep['delta']:+.1f} | "
+                f"{rep['mcnemar']['p']:.3g} | {'yes' if rep['promoted'] else 'no'} | {link} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        print(f"README.md has no {BEGIN} ... {END} section", file=sys.stderr)
+        return 2
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    new = f"{head}{BEGIN}\n{table(load(ROOT / 'receipts'))}\n{END}{tail}"
+    if args.check:
+        return 0 if new == text else 1
+    readme.write_text(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
