@@ -19,6 +19,7 @@ import sympy as sp
 
 MAX_INPUT_CHARS = 5000
 MAX_NESTING = 50
+MAX_DEPTH = 100
 MAX_NODES = 3000
 MAX_LITERAL_DIGITS = 300
 MAX_POWER_DIGITS = 20000
@@ -31,10 +32,33 @@ class ParseError(ValueError):
     """The text is not an expression this server accepts; the message says why."""
 
 
+def clip(text: str, limit: int = 60) -> str:
+    """Shortens client text quoted in an error message, so a 5000-character name is not echoed back."""
+    return text if len(text) <= limit else f"{text[: limit // 2]}...({len(text)} characters)...{text[-10:]}"
+
+
 def _capped_factorial(n: sp.Expr) -> sp.Expr:
-    if n.is_Integer and abs(int(n)) > MAX_FACTORIAL_ARG:
-        raise ParseError(f"factorial argument {n} exceeds the limit of {MAX_FACTORIAL_ARG}")
+    if n.is_Rational and abs(n) > MAX_FACTORIAL_ARG:
+        raise ParseError(f"factorial argument {_short(n)} exceeds the limit of {MAX_FACTORIAL_ARG}")
     return sp.factorial(n)
+
+
+def _capped_gamma(n: sp.Expr) -> sp.Expr:
+    # gamma(n) of a rational n is evaluated eagerly through factorial(n - 1).
+    if n.is_Rational and abs(n) > MAX_FACTORIAL_ARG:
+        raise ParseError(f"gamma argument {_short(n)} exceeds the limit of {MAX_FACTORIAL_ARG}")
+    return sp.gamma(n)
+
+
+def _capped_binomial(n: sp.Expr, k: sp.Expr) -> sp.Expr:
+    # binomial(n, k) of integers is evaluated eagerly and has about min(k, n-k)*log10(n) digits.
+    if n.is_Integer and k.is_Integer and 0 < k < n:
+        m = min(int(k), int(n - k))
+        if m > MAX_FACTORIAL_ARG or m * math.log10(int(n)) > MAX_POWER_DIGITS:
+            raise ParseError(
+                f"binomial({_short(n)}, {_short(k)}) would be too large to compute (over {MAX_POWER_DIGITS} digits)"
+            )
+    return sp.binomial(n, k)
 
 
 def _log(x: sp.Expr, base: sp.Expr | None = None) -> sp.Expr:
@@ -46,8 +70,9 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     **{name: (getattr(sp, name), 1, 1) for name in (
         "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "acot",
         "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "sqrt", "Abs",
-        "floor", "ceiling", "sign", "re", "im", "conjugate", "erf", "gamma",
+        "floor", "ceiling", "sign", "re", "im", "conjugate", "erf",
     )},
+    "gamma": (_capped_gamma, 1, 1),
     "abs": (sp.Abs, 1, 1),
     "arcsin": (sp.asin, 1, 1),
     "arccos": (sp.acos, 1, 1),
@@ -57,7 +82,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "atan2": (sp.atan2, 2, 2),
     "root": (sp.root, 2, 2),
     "factorial": (_capped_factorial, 1, 1),
-    "binomial": (sp.binomial, 2, 2),
+    "binomial": (_capped_binomial, 2, 2),
     "gcd": (sp.gcd, 2, 2),
     "lcm": (sp.lcm, 2, 2),
     "Min": (sp.Min, 1, 10),
@@ -72,9 +97,14 @@ CONSTANTS: dict[str, sp.Expr] = {
 }
 
 _NAME = re.compile(rf"^[A-Za-z][A-Za-z0-9_]{{0,{MAX_NAME_CHARS - 1}}}$")
-# "2x" -> "2*x", "2(x+1)" -> "2*(x+1)", ")(" -> ")*(", ")x" -> ")*x"; never inside "1e5".
-_IMPLICIT_NUM = re.compile(r"(?<![A-Za-z_0-9.])(\d+(?:\.\d+)?)\s*(?![eE][+-]?\d)([A-Za-z(])")
+# "2x" -> "2*x", "2(x+1)" -> "2*(x+1)", "2e3x" -> "2e3*x", ")(" -> ")*(", ")x" -> ")*x"; never inside
+# "1e5" (the lookahead keeps an exponent with the number) nor inside a name such as "x2y" (the lookbehind).
+_IMPLICIT_NUM = re.compile(
+    r"(?<![A-Za-z_0-9.])((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?![eE][+-]?\d)([A-Za-z(])"
+)
 _IMPLICIT_PAREN = re.compile(r"\)\s*([A-Za-z0-9(])")
+_FLOAT = re.compile(r"^(?:\d+\.?\d*|\.\d+)(?:e([+-]?\d+))?$")
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_LITERAL_DIGITS + 1},}}")
 
 
 def _check_text(text: object, what: str) -> str:
@@ -87,6 +117,12 @@ def _check_text(text: object, what: str) -> str:
         raise ParseError(f"{what} is {len(text)} characters long; the limit is {MAX_INPUT_CHARS}")
     if "\x00" in text:
         raise ParseError(f"{what} contains a NUL character")
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        # A lone surrogate is not valid Unicode; compile() would fail on it with an encoding error.
+        raise ParseError(f"{what} contains an invalid Unicode character (a lone surrogate)")
+    if _LONG_NUMBER.search(text):
+        # Checked on the text: Python itself refuses int literals past 4300 digits with a confusing message.
+        raise ParseError(f"{what} contains a number with more than {MAX_LITERAL_DIGITS} digits")
     depth = deepest = 0
     for ch in text:
         if ch in "([{":
@@ -105,9 +141,10 @@ def _preprocess(text: str) -> str:
     return _IMPLICIT_PAREN.sub(r")*\1", text)
 
 
-def _parse_ast(text: str, what: str) -> ast.expr:
+def _parse_ast(source: str, what: str) -> ast.expr:
+    """Parses preprocessed text (see `_preprocess`) into an ``ast`` tree and checks its size and depth."""
     try:
-        tree = ast.parse(_preprocess(text), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ParseError(f"{what} is not a valid expression: {exc.msg} (near column {exc.offset})") from None
     except (MemoryError, RecursionError, ValueError) as exc:
@@ -115,7 +152,31 @@ def _parse_ast(text: str, what: str) -> ast.expr:
     count = sum(1 for _ in ast.walk(tree))
     if count > MAX_NODES:
         raise ParseError(f"{what} has {count} syntax nodes; the limit is {MAX_NODES}")
+    depth = _depth(tree.body)
+    if depth > MAX_DEPTH:
+        raise ParseError(
+            f"{what} nests operators {depth} levels deep (e.g. a long chain of '**' or '-'); the limit is {MAX_DEPTH}"
+        )
     return tree.body
+
+
+def _depth(root: ast.AST) -> int:
+    """Nesting depth of an expression, computed without recursion.
+
+    The left operand of a binary operator does not count as a level: ``a + b + c + ...`` is a
+    left-deep tree as long as the sum, and `_Builder.binop` folds such chains in a loop.
+    """
+    deepest = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.operator | ast.unaryop | ast.cmpop | ast.expr_context):
+                continue
+            same_level = isinstance(node, ast.BinOp) and child is node.left
+            stack.append((child, depth if same_level else depth + 1))
+    return deepest
 
 
 def _digits(n: sp.Rational) -> float:
@@ -123,25 +184,35 @@ def _digits(n: sp.Rational) -> float:
     return max(math.log10(p) if p > 1 else 0.0, math.log10(q) if q > 1 else 0.0)
 
 
+def _short(value: sp.Basic) -> str:
+    """Text of a number for an error message, abbreviated when long."""
+    if value.is_Rational and max(abs(int(value.p)).bit_length(), int(value.q).bit_length()) > 1000:
+        # str() of an int past 4300 digits raises ValueError (CPython's int-to-str limit).
+        return f"a number with about {_digits(value):.0f} digits"
+    return clip(str(value))
+
+
 def _power(base: sp.Expr, exp: sp.Expr) -> sp.Expr:
     # SymPy evaluates numeric powers eagerly, so 9**9**9 must be refused before Pow() is built.
+    if exp.is_Number and exp.is_finite and abs(exp) > 10**6:
+        raise ParseError(f"exponent {_short(exp)} exceeds the limit of 10**6")
     if exp.is_Rational and base.is_Rational and base not in (0, 1, -1):
+        # |exp| <= 10**6 here, so float() cannot overflow.
         size = abs(float(exp)) * _digits(base)
         if size > MAX_POWER_DIGITS:
             raise ParseError(
-                f"{base}**{exp} would have about {size:.3g} digits; the limit is {MAX_POWER_DIGITS}"
+                f"{_short(base)}**{_short(exp)} would have about {size:.3g} digits; the limit is {MAX_POWER_DIGITS}"
             )
-    if exp.is_Number and abs(exp) > 10**6:
-        raise ParseError(f"exponent {exp} exceeds the limit of 10**6")
     return sp.Pow(base, exp)
 
 
 class _Builder:
     """Turns a whitelisted ``ast`` tree into SymPy objects."""
 
-    def __init__(self, what: str, symbols: dict[str, sp.Symbol]):
+    def __init__(self, what: str, symbols: dict[str, sp.Symbol], source: str = ""):
         self.what = what
         self.symbols = symbols
+        self.source = source  # the text that was parsed, for the exact digits of float literals
 
     def fail(self, node: ast.AST, why: str) -> ParseError:
         col = getattr(node, "col_offset", None)
@@ -153,7 +224,7 @@ class _Builder:
         if ident in CONSTANTS:
             return CONSTANTS[ident]
         if not _NAME.match(ident) or ident.startswith("_") or "__" in ident:
-            raise self.fail(node, f"the name {ident!r} is not allowed")
+            raise self.fail(node, f"the name {clip(ident)!r} is not allowed")
         return self.symbols.setdefault(ident, sp.Symbol(ident))
 
     def build(self, node: ast.AST) -> Any:
@@ -183,20 +254,38 @@ class _Builder:
     def constant(self, node: ast.Constant) -> sp.Expr:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, int | float | complex):
-            raise self.fail(node, f"literal {value!r} is not a number")
+            raise self.fail(node, f"literal {clip(repr(value))} is not a number")
         if isinstance(value, int):
             if value.bit_length() > MAX_LITERAL_DIGITS * 3.33:
                 raise self.fail(node, f"integer literal longer than {MAX_LITERAL_DIGITS} digits")
             return sp.Integer(value)
         if isinstance(value, complex):
             return self.constant(ast.Constant(value.real)) + sp.I * self.constant(ast.Constant(value.imag))
-        if not math.isfinite(value) or abs(value) > 10**MAX_LITERAL_DIGITS:
-            raise self.fail(node, f"number literal {value!r} is out of range")
-        # repr() is the shortest round-trip text, so 0.1 becomes exactly 1/10.
-        return sp.Rational(repr(value))
+        # The literal's own text, not the rounded float: "0.1" is exactly 1/10, "1e-400" is not 0, and
+        # "3.14159265358979323846" keeps all its digits.
+        literal = (ast.get_source_segment(self.source, node) or "").replace("_", "").lower()
+        match = _FLOAT.match(literal)
+        if match is None:  # not the literal's text (cannot happen for ast.parse output); use the float
+            if not math.isfinite(value) or abs(value) > 10**MAX_LITERAL_DIGITS:
+                raise self.fail(node, f"number literal {value!r} is out of range")
+            return sp.Rational(repr(value))
+        if match.group(1) and abs(int(match.group(1))) > MAX_LITERAL_DIGITS:
+            why = f"number literal {clip(literal)!r} is out of range (exponent beyond ±{MAX_LITERAL_DIGITS})"
+            raise self.fail(node, why)
+        return sp.Rational(literal)
 
     def binop(self, node: ast.BinOp) -> sp.Expr:
-        left, right = self.build(node.left), self.build(node.right)
+        # Fold the left spine in a loop: recursing on 'a + b + c + ...' would need one Python
+        # frame pair per term and hit the recursion limit on long (but shallow) sums.
+        spine = [node]
+        while isinstance(spine[-1].left, ast.BinOp):
+            spine.append(spine[-1].left)
+        value = self.build(spine[-1].left)
+        for link in reversed(spine):
+            value = self.apply(link, value, self.build(link.right))
+        return value
+
+    def apply(self, node: ast.BinOp, left: Any, right: Any) -> sp.Expr:
         if isinstance(left, list) or isinstance(right, list):
             raise self.fail(node, "arithmetic on lists is not supported")
         op = node.op
@@ -221,7 +310,7 @@ class _Builder:
             raise self.fail(node, "only calls of named functions like sin(x) are allowed")
         fname = node.func.id
         if fname not in FUNCTIONS:
-            raise self.fail(node, f"unknown function {fname!r}; allowed: {', '.join(sorted(FUNCTIONS))}")
+            raise self.fail(node, f"unknown function {clip(fname)!r}; allowed: {', '.join(sorted(FUNCTIONS))}")
         if node.keywords:
             raise self.fail(node, f"{fname}() takes no keyword arguments")
         func, lo, hi = FUNCTIONS[fname]
@@ -248,7 +337,15 @@ class _Builder:
 
 def _build(text: str, what: str, symbols: dict[str, sp.Symbol] | None = None) -> Any:
     text = _check_text(text, what)
-    return _Builder(what, {} if symbols is None else symbols).build(_parse_ast(text, what))
+    source = _preprocess(text)
+    tree = _parse_ast(source, what)
+    try:
+        return _Builder(what, {} if symbols is None else symbols, source).build(tree)
+    except ParseError as exc:
+        # Limits raised inside SymPy calls (_power, factorial, ...) don't know which input they are in.
+        if str(exc).startswith(what):
+            raise
+        raise ParseError(f"{what}: {exc}") from None
 
 
 def parse_expression(text: str, what: str = "expression") -> sp.Expr:
@@ -288,7 +385,7 @@ def parse_symbol(text: str, what: str = "variable") -> sp.Symbol:
     """Parses a single variable name such as ``x`` or ``theta``."""
     text = _check_text(text, what)
     if not _NAME.match(text) or "__" in text or text in CONSTANTS or text in FUNCTIONS:
-        raise ParseError(f"{what} must be a plain name like x or theta, got {text[:40]!r}")
+        raise ParseError(f"{what} must be a plain name like x or theta, got {clip(text, 40)!r}")
     return sp.Symbol(text)
 
 

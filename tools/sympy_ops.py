@@ -6,28 +6,44 @@ JSON-able dict with the exact result as text, as LaTeX and, for numbers, a decim
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import sympy as sp
 
-from sme_mcp.tools.parse import ParseError, parse_expression, parse_matrix, parse_relation, parse_symbol
+from sme_mcp.tools.parse import ParseError, clip, parse_expression, parse_matrix, parse_relation, parse_symbol
 
 MAX_ORDER = 50
 MAX_SOLUTIONS_SHOWN = 50
 MAX_RESULT_CHARS = 20_000
 
 
+def _text(render: Callable[[], str]) -> str:
+    """Renders a result as text, refusing results too long to send back."""
+    try:
+        text = render()
+    except ValueError as exc:
+        # CPython refuses to turn ints past sys.get_int_max_str_digits() digits into text.
+        if "integer string conversion" not in str(exc):
+            raise
+        raise ParseError(
+            f"the result contains a number with more than {sys.get_int_max_str_digits()} digits; "
+            "try a smaller input"
+        ) from None
+    if len(text) > MAX_RESULT_CHARS:
+        raise ParseError(f"the result has {len(text)} characters; the limit is {MAX_RESULT_CHARS}")
+    return text
+
+
 def _result(value: Any, digits: int = 15) -> dict[str, Any]:
+    text = _text(lambda: str(value))
+    latex = _text(lambda: sp.latex(value)) if isinstance(value, sp.Basic) else text
     numeric = None
     if isinstance(value, sp.Expr) and value.is_number and not value.is_Integer:
         n = sp.N(value, digits)
         if n.is_number and n.is_finite:
             numeric = str(n)
-    text = str(value)
-    if len(text) > MAX_RESULT_CHARS:
-        raise ParseError(f"the result has {len(text)} characters; the limit is {MAX_RESULT_CHARS}")
-    latex = sp.latex(value) if isinstance(value, sp.Basic) else text
     return {"result": text, "latex": latex, "numeric": numeric}
 
 
@@ -39,7 +55,7 @@ def _variable(expr: sp.Expr, variable: str | None) -> sp.Symbol:
         return free[0]  # type: ignore[return-value]
     if not free:
         raise ParseError("the expression has no variable; name one with 'variable'")
-    names = ", ".join(str(s) for s in free)
+    names = clip(", ".join(str(s) for s in free), 200)
     raise ParseError(f"the expression has several variables ({names}); name one with 'variable'")
 
 
@@ -60,7 +76,8 @@ def expand(expression: str) -> dict[str, Any]:
 def factor(expression: str) -> dict[str, Any]:
     expr = parse_expression(expression)
     if expr.is_Integer and abs(int(expr)) > 1:
-        factors = sp.factorint(expr)
+        # factorint(-12) lists -1 as a factor; the sign goes in front instead.
+        factors = sp.factorint(abs(expr))
         text = "*".join(f"{p}**{k}" if k > 1 else str(p) for p, k in factors.items())
         sign = "-" if expr < 0 else ""
         latex = r" \cdot ".join(f"{p}^{{{k}}}" if k > 1 else str(p) for p, k in factors.items())
@@ -73,22 +90,33 @@ def solve(equations: list[str], variables: list[str] | None = None) -> dict[str,
         raise ParseError("give at least one equation")
     if len(equations) > 10:
         raise ParseError("at most 10 equations at once")
+    if variables and len(variables) > 10:
+        raise ParseError("at most 10 variables at once")
     relations = [parse_relation(e, f"equation {i + 1}") for i, e in enumerate(equations)]
-    if variables:
-        unknowns = [parse_symbol(v) for v in variables]
-    else:
-        unknowns = sorted(set().union(*(r.free_symbols for r in relations)), key=str)
+    given = [parse_symbol(v) for v in variables] if variables else None
+    # SymPy decides some relations while building them: Eq(x, x + 1) is False, Eq(x, x) is True.
+    if any(r is sp.false for r in relations):
+        return {"result": "no solution", "latex": r"\emptyset", "numeric": None}
+    relations = [r for r in relations if r is not sp.true]
+    if not relations:
+        return {"result": "every value is a solution", "latex": r"\text{every value}", "numeric": None}
+    unknowns = given or sorted(set().union(*(r.free_symbols for r in relations)), key=str)
     if not unknowns:
         raise ParseError("the equations have no variable to solve for")
     if len(relations) == 1 and not isinstance(relations[0], sp.Eq):
         answer = sp.solve(relations[0], unknowns[0])  # a univariate inequality
         return _result(answer)
-    solutions = sp.solve(relations, unknowns, dict=True)
+    # One equation goes in alone: given as a one-element list, SymPy answers [] for polynomials it
+    # cannot solve in radicals (x**5 - x + 1) instead of returning their CRootOf roots.
+    system = relations[0] if len(relations) == 1 else relations
+    solutions = sp.solve(system, unknowns, dict=True)
     if not solutions:
         return {"result": "no solution", "latex": r"\emptyset", "numeric": None}
     shown = solutions[:MAX_SOLUTIONS_SHOWN]
-    text = "; ".join(", ".join(f"{k} = {v}" for k, v in s.items()) for s in shown)
-    latex = r";\ ".join(", ".join(f"{sp.latex(k)} = {sp.latex(v)}" for k, v in s.items()) for s in shown)
+    text = _text(lambda: "; ".join(", ".join(f"{k} = {v}" for k, v in s.items()) for s in shown))
+    latex = _text(
+        lambda: r";\ ".join(", ".join(f"{sp.latex(k)} = {sp.latex(v)}" for k, v in s.items()) for s in shown)
+    )
     numeric = None
     if all(v.is_number for s in shown for v in s.values()):
         numeric = "; ".join(", ".join(f"{k} = {sp.N(v, 15)}" for k, v in s.items()) for s in shown)
@@ -114,7 +142,7 @@ def integrate(
     else:
         value = sp.integrate(expr, (var, parse_expression(lower, "lower"), parse_expression(upper, "upper")))
     if value.has(sp.Integral):
-        raise ParseError(f"SymPy found no closed form for this integral (it stays {value})")
+        raise ParseError(f"SymPy found no closed form for this integral (it stays {clip(str(value), 200)})")
     return _result(value)
 
 
@@ -164,7 +192,7 @@ def matrix_inverse(matrix: str) -> dict[str, Any]:
     if m.det() == 0:
         raise ParseError("the matrix is singular (determinant 0) and has no inverse")
     inv = sp.simplify(m.inv())
-    return {"result": str(inv.tolist()), "latex": sp.latex(inv), "numeric": None}
+    return {"result": _text(lambda: str(inv.tolist())), "latex": _text(lambda: sp.latex(inv)), "numeric": None}
 
 
 def matrix_eigenvalues(matrix: str) -> dict[str, Any]:
@@ -172,8 +200,8 @@ def matrix_eigenvalues(matrix: str) -> dict[str, Any]:
     if not m.is_square:
         raise ParseError(f"eigenvalues need a square matrix, got {m.rows}x{m.cols}")
     eig = m.eigenvals()
-    text = ", ".join(f"{v} (multiplicity {k})" if k > 1 else str(v) for v, k in eig.items())
-    latex = ", ".join(sp.latex(v) for v in eig)
+    text = _text(lambda: ", ".join(f"{v} (multiplicity {k})" if k > 1 else str(v) for v, k in eig.items()))
+    latex = _text(lambda: ", ".join(sp.latex(v) for v in eig))
     numeric = None
     if all(v.is_number for v in eig):
         numeric = ", ".join(str(sp.N(v, 15)) for v in eig)

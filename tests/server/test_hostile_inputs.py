@@ -1,0 +1,159 @@
+"""Runs the hostile-input corpus (tests/data/hostile_inputs.jsonl) through the real MCP protocol.
+
+Each line is one case: ``{"id", "tool", "args", "expect", "category", "note"}`` plus, for some
+``expect: ok`` cases, the exact ``result`` string. ``tool: "*"`` means every text-parsing tool, with
+``args.text`` put into that tool's text argument. In args, the string ``CANARY`` becomes the path of a
+file that must never be created, ``{"$concat": [part, ...]}`` (a part is a string or ``[string,
+count]``) builds long strings, and ``{"$list": [item, count]}`` builds long lists, so the corpus file
+stays small.
+
+All cases share one server and one worker pool (short timeout), so the last test checks that the
+server still answers correctly after the whole corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from sme_mcp.experts.service import ExpertService
+from sme_mcp.experts.settings import Settings
+from sme_mcp.server.app import build_server
+from sme_mcp.tools.worker import SympyWorkerPool
+
+CORPUS = Path(__file__).parents[1] / "data" / "hostile_inputs.jsonl"
+WORKER_TIMEOUT = 3.0
+# Generous: the time limit covers only the computation; starting a replacement worker comes on top.
+CALL_BOUND = WORKER_TIMEOUT + 10.0
+TEXT_FIELD = {
+    "evaluate": "expression", "simplify": "expression", "expand": "expression", "factor": "expression",
+    "solve": "equations", "differentiate": "expression", "integrate": "expression", "limit": "expression",
+    "series": "expression", "summation": "expression", "matrix_determinant": "matrix",
+    "matrix_inverse": "matrix", "matrix_eigenvalues": "matrix",
+}
+CATEGORIES = {"code_execution", "resource_bomb", "malformed", "wrong_type", "valid"}
+DURATIONS: list[tuple[float, str, str]] = []
+
+
+def load_cases() -> list[dict[str, Any]]:
+    # split("\n"), not splitlines(): the latter also splits at characters like U+2028 or \x1c.
+    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+CASES = load_cases()
+
+
+def expand(value: Any, canary: Path) -> Any:
+    """Replaces CANARY and builds the $concat / $list shorthands (see the module docstring)."""
+    if isinstance(value, str):
+        return value.replace("CANARY", str(canary))
+    if isinstance(value, list):
+        return [expand(v, canary) for v in value]
+    if isinstance(value, dict) and "$concat" in value:
+        parts = [p if isinstance(p, str) else p[0] * p[1] for p in value["$concat"]]
+        return expand("".join(parts), canary)
+    if isinstance(value, dict) and "$list" in value:
+        item, count = value["$list"]
+        return [expand(item, canary)] * count
+    if isinstance(value, dict):
+        return {k: expand(v, canary) for k, v in value.items()}
+    return value
+
+
+def calls(case: dict[str, Any], canary: Path) -> list[tuple[str, dict[str, Any]]]:
+    args = expand(case["args"], canary)
+    if case["tool"] != "*":
+        return [(case["tool"], args)]
+    text = args["text"]
+    return [(tool, {field: [text] if field == "equations" else text}) for tool, field in TEXT_FIELD.items()]
+
+
+def assert_clear_error(tool: str, text: str, case: dict[str, Any]) -> None:
+    """The reply must explain the problem: not empty, not a traceback, not the bare wrapper text."""
+    label = f"{case['id']} ({case['note']}) via {tool}"
+    assert text.strip(), f"{label}: empty error message"
+    assert "Traceback (most recent call last)" not in text, f"{label}: traceback leaked: {text[:500]}"
+    assert 'File "' not in text, f"{label}: stack frame leaked: {text[:500]}"
+    # The bare "Error executing tool X" is what MCP says for an unexpected (non-ToolError) exception.
+    detail = text.removeprefix(f"Error executing tool {tool}").lstrip(": ").strip()
+    assert len(detail) >= 10, f"{label}: no explanation in {text!r}"
+    assert len(text) < 5000, f"{label}: error message is {len(text)} characters long"
+
+
+def test_corpus_is_well_formed() -> None:
+    ids = [c["id"] for c in CASES]
+    assert len(CASES) >= 200
+    assert len(ids) == len(set(ids)), "duplicate ids"
+    for case in CASES:
+        assert set(case) >= {"id", "tool", "args", "expect", "category", "note"}, case
+        assert case["expect"] in ("ok", "error"), case
+        assert case["category"] in CATEGORIES, case
+        assert case["tool"] == "*" or case["tool"] in TEXT_FIELD, case
+        assert case["tool"] != "*" or (case["expect"] == "error" and "text" in case["args"]), case
+    assert any("CANARY" in json.dumps(c["args"]) for c in CASES)
+
+
+@pytest.fixture(scope="module")
+def canary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("canary") / "CANARY_created"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExpertService]:
+    """One service and pool for the whole corpus, so damage from one case would show in the next."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SME_DATA_DIR", str(tmp_path_factory.mktemp("sme-data")))
+        svc = ExpertService(Settings(), None, pool=SympyWorkerPool(size=2, timeout=WORKER_TIMEOUT))
+        yield svc
+        svc.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+async def test_hostile_case(case: dict[str, Any], service: ExpertService, canary: Path) -> None:
+    replies = []
+    async with Client(build_server(service)) as client:
+        for tool, args in calls(case, canary):
+            start = time.monotonic()
+            # A hard stop well past the bound, so a hang fails this case instead of the whole run.
+            with anyio.fail_after(CALL_BOUND * 2):
+                result = await client.call_tool(tool, args)
+            replies.append((tool, result, time.monotonic() - start, canary.exists()))
+    # Asserted outside the client's task group, so a failure reads as itself, not as an ExceptionGroup.
+    for tool, result, elapsed, canary_made in replies:
+        DURATIONS.append((elapsed, case["id"], tool))
+        label = f"{case['id']} ({case['note']}) via {tool}"
+        text = result.content[0].text if result.content else ""
+        assert not canary_made, f"{label} created the canary file"
+        assert elapsed < CALL_BOUND, f"{label} took {elapsed:.1f} s"
+        if case["expect"] == "error":
+            assert result.is_error, f"{label} succeeded: {text[:300]}"
+            assert_clear_error(tool, text, case)
+        else:
+            assert not result.is_error, f"{label} failed: {text[:500]}"
+            assert result.structured_content is not None
+            if "result" in case:
+                assert result.structured_content["result"] == case["result"], label
+
+
+@pytest.mark.anyio
+async def test_server_still_answers_after_the_corpus(service: ExpertService, canary: Path) -> None:
+    # Runs after the corpus (file order) on the same server and pool.
+    async with Client(build_server(service)) as client:
+        result = await client.call_tool("evaluate", {"expression": "1/2+1/3"})
+        solved = await client.call_tool("solve", {"equations": ["x**2 = 9"]})
+    assert not result.is_error and result.structured_content["result"] == "5/6"
+    assert not solved.is_error and solved.structured_content["result"] == "x = -3; x = 3"
+    assert not canary.exists()
+    assert len(service.pool.worker_pids()) <= service.pool.size
+    slowest = sorted(DURATIONS, reverse=True)[:5]
+    total = sum(d for d, _, _ in DURATIONS)
+    print(f"\nhostile corpus: {len(DURATIONS)} calls in {total:.1f} s; slowest: "
+          + ", ".join(f"{case}/{tool} {d:.1f} s" for d, case, tool in slowest))
