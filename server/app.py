@@ -261,6 +261,10 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
                 result = await anyio.to_thread.run_sync(lambda: service.pool.run(op, **args.model_dump()))
             except ComputeError as exc:
                 raise ToolError(str(exc)) from exc
+            except Exception as exc:  # never a bare "Error executing tool": say what failed
+                log.exception("%s failed unexpectedly", op)
+                message = f"{op} failed unexpectedly ({type(exc).__name__}); the server is still running"
+                raise ToolError(message) from exc
             return SympyResult(**result)
 
         add_model_tool(server, op, model, run, SympyResult, description + " Exact, via SymPy.", EXACT)

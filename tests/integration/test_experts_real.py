@@ -134,3 +134,50 @@ def test_no_backend_at_all_is_one_clear_error(model_settings, tmp_path):
     message = str(err.value)
     assert "local llama-server is failed" in message and "is not an executable" in message
     assert "SME_NO_SUCH_KEY is not set" in message
+
+
+@pytest.mark.anyio
+async def test_cancelled_run_eval_stops_and_writes_no_receipt(local_server, tmp_path):
+    import json as _json
+    import urllib.request
+
+    import anyio
+
+    goldset = tmp_path / "g.jsonl"
+    questions = [f"Name a famous person born in the year {1900 + i}." for i in range(12)]
+    goldset.write_text("\n".join(
+        _json.dumps({"id": f"g{i}", "domain": "general", "question": q, "answer": "x", "answers": ["x"]})
+        for i, q in enumerate(questions)) + "\n")
+    settings = local_only(Settings(receipts_dir=tmp_path / "receipts"))
+    service = ExpertService(settings, local_server)
+    progressed: list[float] = []
+    try:
+        async with Client(build_server(service, local_server)) as client:
+            with anyio.CancelScope() as scope:
+
+                async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                    progressed.append(progress)
+                    scope.cancel()  # the client gives up after the first item
+
+                await client.call_tool("run_eval", {"domain": "general", "goldset_path": str(goldset)},
+                                       progress_callback=on_progress)
+            assert scope.cancelled_caught
+            # The server stays usable while the cancelled eval winds down.
+            ok = await client.call_tool("evaluate", {"expression": "6*7"})
+            assert ok.structured_content["result"] == "42"
+        slots = local_server.base_url().removesuffix("/v1") + "/slots"
+
+        def idle() -> bool:
+            with urllib.request.urlopen(slots, timeout=5) as resp:
+                return not any(s["is_processing"] for s in _json.load(resp))
+
+        deadline = time.monotonic() + 120  # at most the in-flight item finishes
+        while not idle() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert idle(), "the eval kept calling the model after it was cancelled"
+        time.sleep(5)
+        assert idle()
+    finally:
+        service.close()
+    assert progressed and progressed[0] == 1
+    assert not (tmp_path / "receipts").exists() or not list((tmp_path / "receipts").iterdir())
