@@ -19,6 +19,7 @@ from sme_mcp.experts.fast_path import arithmetic_expression
 from sme_mcp.experts.lm import LMChain, LocalBackend, Served
 from sme_mcp.experts.programs import ProgramStore
 from sme_mcp.experts.settings import DOMAINS, ROLES, Domain, Role, Settings
+from sme_mcp.tools.markdown import strip_fences
 from sme_mcp.tools.worker import SympyWorkerPool
 
 if TYPE_CHECKING:
@@ -242,12 +243,3 @@ class ExpertService:
     def close(self) -> None:
         self.pool.close()
 
-
-def strip_fences(code: str) -> str:
-    """Removes a Markdown code fence the model may have added despite being asked not to."""
-    text = code.strip()
-    if text.startswith("```"):
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-        if text.rstrip().endswith("```"):
-            text = text.rstrip()[:-3]
-    return text.strip()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from sme_mcp.tools.markdown import strip_fences
 from sme_mcp.tools.parse import CONSTANTS, FUNCTIONS, MAX_INPUT_CHARS, ParseError, parse_expression
 from sme_mcp.tools.sandbox import run_python
 from sme_mcp.tools.worker import ComputeError, SympyWorkerPool
@@ -78,15 +79,6 @@ def token_f1(pred: str, aliases: str | Iterable[str]) -> float:
 # Code: run the candidate and the gold asserts in the sandbox
 # ---------------------------------------------------------------------------------------------
 
-_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
-
-
-def _strip_fences(code: str) -> str:
-    # Models often wrap code in a Markdown fence; the first fenced block is the program.
-    match = _FENCE.search(code)
-    return match.group(1) if match else code
-
-
 def code_passes(code: str, tests: list[str], setup: str = "", timeout_s: float = 10) -> tuple[bool, str]:
     """Runs ``code``, then ``setup``, then the ``tests`` asserts as one sandboxed program.
 
@@ -103,7 +95,7 @@ def code_passes(code: str, tests: list[str], setup: str = "", timeout_s: float =
         return False, "no code"
     if not tests:
         return False, "no tests to run"
-    program = "\n\n".join([_strip_fences(code), setup or "", *tests]) + "\n"
+    program = "\n\n".join([strip_fences(code), setup or "", *tests]) + "\n"
     try:
         result = run_python(program, timeout_s=timeout_s)
     except (TypeError, ValueError) as exc:
@@ -157,7 +149,8 @@ _MIXED_NUMBER = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*(?:\s*\(\s*[A-Za-z]\s*\))?)\s*=(?!=)\s*(.+)$", re.DOTALL)
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _SPACE_PRODUCT = re.compile(r"([A-Za-z0-9_.)]+)\s+(?=[A-Za-z0-9(])")
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# Whole tokens only: digits inside identifiers or hex strings (e.g. "f0a3") are not answers.
+_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])-?\d[\d,]*(?:\.\d+)?(?![A-Za-z0-9_])")
 
 
 def _braced(text: str, start: int) -> tuple[str, int] | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sme_mcp.optimize.goldsets import GoldItem
+from sme_mcp.tools.markdown import strip_fences
 
 
 @dataclass(frozen=True)
@@ -13,16 +14,6 @@ class ItemScore:
     correct: bool
     f1: float | None = None
     detail: str | None = None
-
-
-def strip_fences(code: str) -> str:
-    """Removes a Markdown code fence a model may put around code."""
-    text = code.strip()
-    if text.startswith("```"):
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-        if text.rstrip().endswith("```"):
-            text = text.rstrip()[:-3]
-    return text.strip()
 
 
 def score_item(goldset: str, item: GoldItem, pred: Any) -> ItemScore:

@@ -176,3 +176,10 @@ def test_the_classic_canary_string_is_false_and_creates_nothing():
     assert not math_equivalent("__import__('os').system('touch /tmp/canary')", "0")
     assert not math_equivalent("1", "__import__('os').system('touch /tmp/canary')")
     assert not canary.exists()
+
+
+def test_digits_inside_identifiers_are_not_taken_as_the_answer():
+    # Was flaky: a canary path like /tmp/sme-canary-<hex> ending in "0" matched the gold "0".
+    assert not math_equivalent("__import__('os').system('touch /tmp/sme-canary-ab0')", "0")
+    assert not math_equivalent("see item f0 and x2", "0")
+    assert math_equivalent("The answer is 1,234 dollars.", "1234")
