@@ -7,14 +7,20 @@ only results (and, for `serve --transport stdio`, only the protocol).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from sme_mcp.experts.settings import DOMAINS, LOCAL, ROLES, Settings
+
+if TYPE_CHECKING:
+    from sme_mcp.experts.service import ExpertService
+    from sme_mcp.server.local_lm import LocalServer
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -22,6 +28,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     if getattr(args, "no_local", False):
         settings.local.enabled = False
     return settings
+
+
+@contextlib.contextmanager
+def _running(settings: Settings) -> Iterator[tuple[ExpertService, LocalServer | None]]:
+    """The shared service with its local LM started; both are stopped on the way out."""
+    from sme_mcp.experts.service import ExpertService
+    from sme_mcp.server.serve import make_local
+
+    local = make_local(settings)
+    service = ExpertService(settings, local)
+    if local is not None:
+        local.start()
+    try:
+        yield service, local
+    finally:
+        if local is not None:
+            local.stop()
+        service.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -36,24 +60,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     from sme_mcp.experts.lm import NoBackendError
-    from sme_mcp.experts.service import ExpertService, InvalidQuestion
-    from sme_mcp.server.serve import make_local
+    from sme_mcp.experts.service import InvalidQuestion
     from sme_mcp.tools.worker import ComputeError
 
-    settings = _settings(args)
-    local = make_local(settings)
-    service = ExpertService(settings, local)
-    if local is not None:
-        local.start()
     try:
-        answer = service.ask(args.question, args.domain)
+        with _running(_settings(args)) as (service, _):
+            answer = service.ask(args.question, args.domain)
     except (InvalidQuestion, NoBackendError, ComputeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if local is not None:
-            local.stop()
-        service.close()
     if args.json:
         print(answer.model_dump_json(indent=2))
     else:
@@ -69,37 +84,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sme_mcp.experts.lm import NoBackendError
-    from sme_mcp.experts.service import ExpertService
     from sme_mcp.optimize.evaluate import run_eval
     from sme_mcp.optimize.goldsets import GoldsetError
     from sme_mcp.server.progress import TerminalProgress
-    from sme_mcp.server.serve import make_local
 
     settings = _settings(args)
-    local = make_local(settings)
-    service = ExpertService(settings, local)
-    if local is not None:
-        local.start()
     progress = TerminalProgress(f"eval {args.domain}/{args.split}")
     try:
-        report, _ = run_eval(
-            service, args.domain, args.split, path=Path(args.goldset) if args.goldset else None, limit=args.limit,
-            threads=args.threads, progress=progress, lm_info=local.model_info() if local else None,
-            write=not args.no_receipt,
-        )
+        with _running(settings) as (service, local):
+            report, _ = run_eval(
+                service, args.domain, args.split, path=Path(args.goldset) if args.goldset else None,
+                limit=args.limit, threads=args.threads, progress=progress,
+                lm_info=local.model_info() if local else None, write=not args.no_receipt,
+            )
     except (GoldsetError, NoBackendError) as exc:
-        progress.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        progress.close()
         print("cancelled; no receipt written", file=sys.stderr)
         return 130
     finally:
-        if local is not None:
-            local.stop()
-        service.close()
-    progress.close()
+        progress.close()
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
@@ -123,17 +128,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     import threading
 
     from sme_mcp.experts.lm import NoBackendError
-    from sme_mcp.experts.service import ExpertService
     from sme_mcp.optimize.goldsets import GoldsetError
     from sme_mcp.optimize.optimizer import OptimizationCancelled, OptimizeRequest, run_optimization
     from sme_mcp.server.progress import TerminalProgress
-    from sme_mcp.server.serve import make_local
 
     settings = _settings(args)
-    local = make_local(settings)
-    service = ExpertService(settings, local)
-    if local is not None:
-        local.start()
     request = OptimizeRequest(
         goldset=args.domain, optimizer=args.optimizer, budget=args.budget, seed=args.seed,
         train_limit=args.train_limit, dev_limit=args.dev_limit, holdout_limit=args.holdout_limit,
@@ -151,7 +150,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
     cancel = threading.Event()
     try:
-        report = run_optimization(service, request, progress, cancel, lm_info=local.model_info() if local else None)
+        with _running(settings) as (service, local):
+            lm_info = local.model_info() if local else None
+            report = run_optimization(service, request, progress, cancel, lm_info=lm_info)
     except (GoldsetError, NoBackendError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -162,9 +163,6 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     finally:
         for bar in bars.values():
             bar.close()
-        if local is not None:
-            local.stop()
-        service.close()
     b, c = report.baseline, report.candidate
     print(f"{args.domain} {args.optimizer}/{args.budget}: holdout {b.version} {b.score:.3f} "
           f"[{b.ci_low:.3f}, {b.ci_high:.3f}] -> {c.version} {c.score:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}], "
