@@ -1,0 +1,102 @@
+"""Wiring of `RetrievalGeneralExpert`: retrieval feeds the prompt, sources follow the hits (DummyLM only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dspy
+import pytest
+from dspy.utils import DummyLM
+
+from sme_mcp.experts.general_rag import RetrievalGeneralExpert
+from sme_mcp.experts.modules import GeneralExpert
+
+
+@dataclass
+class FoundPassage:
+    text: str
+    source: str
+    title: str
+
+
+ETNA = FoundPassage("Mount Etna is an active stratovolcano on the east coast of Sicily.", "/docs/etna.md", "Etna")
+VESUVIUS = FoundPassage("Vesuvius destroyed Pompeii in AD 79.", "/docs/vesuvius.md", "Vesuvius")
+
+
+def last_prompt(lm: DummyLM) -> str:
+    return "\n".join(str(m["content"]) for m in lm.history[-1]["messages"])
+
+
+def test_passages_reach_the_prompt_and_sources_follow_the_hits() -> None:
+    calls: list[tuple[str, int]] = []
+
+    def search(question: str, k: int) -> list[object]:
+        calls.append((question, k))
+        # A dict hit, an object hit, and a second chunk of the first source (one source entry).
+        return [ETNA, {"text": VESUVIUS.text, "source": VESUVIUS.source, "title": VESUVIUS.title},
+                FoundPassage("Etna erupts often.", ETNA.source, ETNA.title)]
+
+    lm = DummyLM([{"reasoning": "The context says Sicily.", "answer": "Sicily"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(search, k=3)(question="Where is Mount Etna?")
+
+    assert calls == [("Where is Mount Etna?", 3)]
+    assert pred.answer == "Sicily"
+    assert pred.reasoning == "The context says Sicily."
+    assert pred.sources == [{"source": ETNA.source, "title": "Etna"}, {"source": VESUVIUS.source, "title": "Vesuvius"}]
+    prompt = last_prompt(lm)
+    assert "east coast of Sicily" in prompt and "destroyed Pompeii" in prompt and "Etna erupts often" in prompt
+
+
+def test_keeps_only_k_passages_even_if_search_returns_more() -> None:
+    lm = DummyLM([{"reasoning": "r", "answer": "Sicily"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [ETNA, VESUVIUS], k=1)(question="Where is Etna?")
+    assert pred.sources == [{"source": ETNA.source, "title": "Etna"}]
+    assert "destroyed Pompeii" not in last_prompt(lm)
+
+
+def test_no_hits_answers_without_context() -> None:
+    lm = DummyLM([{"reasoning": "From general knowledge.", "answer": "Paris"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [])(question="What is the capital of France?")
+    assert pred.answer == "Paris"
+    assert pred.sources == []
+    assert "Sicily" not in last_prompt(lm)
+
+
+def test_failing_search_still_answers() -> None:
+    def broken(question: str, k: int) -> list[object]:
+        raise RuntimeError("index is gone")
+
+    lm = DummyLM([{"reasoning": "r", "answer": "4"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(broken)(question="How many legs does a dog have?")
+    assert pred.answer == "4"
+    assert pred.sources == []
+
+
+def test_copies_share_the_search_and_have_one_optimizable_predictor() -> None:
+    class Index:  # stands in for an object holding open handles, which cannot be deep-copied
+        def __init__(self) -> None:
+            import threading
+
+            self.lock = threading.Lock()
+
+        def search(self, question: str, k: int) -> list[object]:
+            return [ETNA]
+
+    module = RetrievalGeneralExpert(Index().search, k=2)
+    copy = module.deepcopy()
+    assert copy.search is module.search
+    assert copy.generate_answer is not module.generate_answer
+    assert [name for name, _ in module.named_predictors()] == ["generate_answer.predict"]
+    assert copy.k == 2
+
+
+def test_a_plain_general_expert_program_does_not_load_silently(tmp_path: Path) -> None:
+    saved = tmp_path / "general.json"
+    GeneralExpert().save(str(saved))
+    with pytest.raises(KeyError, match="generate_answer"):
+        RetrievalGeneralExpert(lambda q, k: []).load(str(saved))
