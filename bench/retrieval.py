@@ -175,7 +175,8 @@ def print_table(results: dict) -> None:
     print("\nScale (build = chunk + embed + write + compact + FTS index; latency of a k=5 query)")
     print(f"{'chunks':>8}{'build s':>9}{'reingest s':>11}  " + "".join(f"{m + ' p50/p95 ms':>28}" for m in MODES))
     for row in results["scale"]:
-        cells = "".join(f"{row['latency'][m]['p50_ms']:>19.1f} / {row['latency'][m]['p95_ms']:<6.1f}" for m in MODES)
+        timing = row["latency"]
+        cells = "".join(f"{timing[m]['p50_ms']:.1f} / {timing[m]['p95_ms']:.1f}".rjust(28) for m in MODES)
         print(f"{row['chunks']:>8}{row['build_s']:>9.1f}{row['reingest_unchanged_s']:>11.2f}  {cells}")
 
 

@@ -347,6 +347,7 @@ class DocumentIndex:
         self.hybrid_pool = hybrid_pool
         self._db: Any = None
         self._write_lock = threading.Lock()
+        self._fts_checked: set[str] = set()
 
     # -- tables ----------------------------------------------------------------------------------
 
@@ -549,6 +550,15 @@ class DocumentIndex:
         table.optimize(cleanup_older_than=_KEEP_OLD_VERSIONS)  # compacts the small per-batch fragments
         table.create_index("text", config=FTS(), replace=True)
 
+    def _ensure_fts(self, collection: str, table: Any) -> None:
+        """Builds a missing full-text index (a process killed between a write and `_reindex` leaves none)."""
+        if collection in self._fts_checked:
+            return
+        if not any(index.index_type == "FTS" for index in table.list_indices()):
+            with self._write_lock:
+                self._reindex(table)
+        self._fts_checked.add(collection)
+
     # -- queries ---------------------------------------------------------------------------------
 
     def search(self, collection: str, query: str, k: int = 5, mode: SearchMode = "hybrid") -> list[Hit]:
@@ -566,6 +576,8 @@ class DocumentIndex:
         table = self._open(collection)
         if table.count_rows() == 0:
             return []
+        if mode != "vector":
+            self._ensure_fts(collection, table)
         columns = ["id", "source", "title", "chunk", "start", "end", "text"]
         if mode == "fts":
             query_builder = table.search(query, query_type="fts", fts_columns="text")

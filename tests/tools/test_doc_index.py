@@ -209,6 +209,18 @@ def test_hybrid_is_at_least_as_good_as_vector_on_squad(index: DocumentIndex, tmp
     assert recall("hybrid", 3) >= 0.85 * len(questions)
 
 
+def test_a_missing_full_text_index_is_rebuilt(index: DocumentIndex, corpus: Path) -> None:
+    import lancedb
+
+    index.ingest("docs", [corpus / "etna.md"])
+    table = lancedb.connect(str(index.root)).open_table("docs")
+    for fts in [i for i in table.list_indices() if i.index_type == "FTS"]:
+        table.drop_index(fts.name)  # as if a process died between writing rows and indexing them
+    assert not table.list_indices()
+    reopened = DocumentIndex(index.root, index.embedder)
+    assert Path(reopened.search("docs", "Sicily volcano", k=1, mode="fts")[0].source).name == "etna.md"
+
+
 def test_collections_and_errors(index: DocumentIndex, corpus: Path) -> None:
     assert index.collections() == []
     index.ingest("a", [corpus / "etna.md"])
