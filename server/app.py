@@ -282,6 +282,10 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
     sympy_tool("matrix_determinant", ti.MatrixInput, "Determinant of a square matrix.")
     sympy_tool("matrix_inverse", ti.MatrixInput, "Inverse of a square matrix.")
     sympy_tool("matrix_eigenvalues", ti.MatrixInput, "Eigenvalues of a square matrix, with multiplicities.")
+
+    from sme_mcp.server.rag_tools import register_rag_tools
+
+    register_rag_tools(server, lambda: service.documents)
     return server
 
 

@@ -332,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare-model", help="assemble and verify the embedded model")
     p.set_defaults(func=cmd_prepare_model)
+
+    from sme_mcp.server.cli_ingest import add_ingest_parser
+
+    add_ingest_parser(sub)
     return parser
 
 
