@@ -499,6 +499,12 @@ class DocumentIndex:
             if source not in known and gone.get(sha):
                 moved_from = gone[sha].pop(0)
                 return _Pending(source, _doc_id(source), sha, "", [], is_update=False, moved_from=moved_from)
+            if source not in known:
+                # The same bytes indexed under another path that still exists (a second checkout, a copy):
+                # indexing them again would only return every passage twice.
+                twin = next((s for s, h in known.items() if h == sha and s != source and Path(s).exists()), None)
+                if twin is not None:
+                    raise FileSkipped(f"same content as the indexed {twin}")
             doc = extract(path, data)
             chunks = chunk_text(doc.text, self.chunk_size, self.chunk_overlap)
             if not chunks:

@@ -263,3 +263,15 @@ def test_html_text_and_title() -> None:
         "Mars", "Mars is the fourth planet from the Sun. Its red colour comes from iron oxide dust.",
         "Olympus Mons is the largest volcano in the Solar System.",
     ]
+
+
+def test_identical_content_at_a_second_path_is_not_indexed_twice(tmp_path, index):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        (folder / "note.md").write_text("# Note\n\nThe blue heron nests by the river in spring.\n")
+    index.ingest("dups", [first])
+    report = index.ingest("dups", [second])
+    assert report.added == [] and len(report.skipped) == 1
+    assert "same content as the indexed" in report.skipped[0].reason
+    assert report.documents == 1
