@@ -23,5 +23,5 @@ def test_mlflow_traces_an_expert_call_to_sqlite(local_server, tmp_path):
     traces = mlflow.search_traces(return_type="list")
     assert traces, "no trace was recorded"
     spans = [span.name for trace in traces for span in trace.data.spans]
-    assert any(name.startswith("GeneralExpert") for name in spans), spans
+    assert any("GeneralExpert" in name for name in spans), spans
     assert any("LM" in name for name in spans), spans
