@@ -17,12 +17,13 @@ Search = Callable[[str, int], Sequence[Any]]
 
 
 class AnswerWithContext(dspy.Signature):
-    """Answer the question accurately and concisely. Use the context passages when they are relevant;
-    otherwise, or when there are none, answer from your own knowledge. If unsure, say so."""
+    """Answer the question accurately. Use the context passages when they are relevant; otherwise, or
+    when there are none, answer from your own knowledge. Reply with the answer itself (a name, number,
+    date or short phrase), not a full sentence."""
 
     context: list[str] = dspy.InputField(desc="retrieved passages, possibly irrelevant; may be empty")
     question: str = dspy.InputField()
-    answer: str = dspy.OutputField(desc="a short, direct answer")
+    answer: str = dspy.OutputField(desc="the answer only, e.g. 'Real Madrid' or '1969'")
 
 
 class RetrievalGeneralExpert(dspy.Module):
