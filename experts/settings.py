@@ -106,7 +106,9 @@ class Settings(BaseSettings):
     goldsets_dir: Path = REPO_DIR / "goldsets"
     receipts_dir: Path = REPO_DIR / "receipts"
     eval_thresholds: dict[str, float] = Field(
-        default_factory=lambda: {"math": 0.3, "code": 0.2, "general": 0.1, "router": 0.7},
+        # Just below the lower 95% bound of the first measured baselines (receipts/eval-*): a drop past
+        # noise fails the gate, while the base programs pass.
+        default_factory=lambda: {"math": 0.3, "code": 0.3, "general": 0.02, "router": 0.55},
         description="Minimum holdout score per gold set; `sme-mcp eval` exits non-zero below it",
     )
 
