@@ -1,0 +1,161 @@
+"""Helpers shared by the benchmark scripts: run conditions, percentiles, servers, tables, JSON results.
+
+The machine these run on is shared, so every result records the conditions it was measured
+under (load average before and after, CPU count, other llama-server processes, a note).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+SME_MCP = str(Path(sys.executable).with_name("sme-mcp"))
+
+
+def llama_server_count() -> int:
+    """How many llama-server processes run on the machine (ours and other people's)."""
+    count = 0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            count += comm.read_text().strip() == "llama-server"
+    return count
+
+
+def conditions(note: str) -> dict[str, Any]:
+    """What a result must say about the machine at the start of a run; `finish` completes it."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    packages = {}
+    for name in ("mcp", "dspy", "litellm", "sympy"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            packages[name] = metadata.version(name)
+    return {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "loadavg_before": list(os.getloadavg()),
+        "cpu_count": os.cpu_count(),
+        "llama_servers_before": llama_server_count(),
+        "git_commit": commit.stdout.strip() or None,
+        "python": platform.python_version(),
+        "packages": packages,
+        "note": note,
+        "_t0": time.monotonic(),
+    }
+
+
+def finish(cond: dict[str, Any]) -> dict[str, Any]:
+    cond = dict(cond)
+    cond["wall_s"] = round(time.monotonic() - cond.pop("_t0"), 1)
+    cond["loadavg_after"] = list(os.getloadavg())
+    cond["llama_servers_after"] = llama_server_count()
+    return cond
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear-interpolated percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    data = sorted(values)
+    pos = (len(data) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(data) - 1)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+def summary(values: list[float], digits: int = 2) -> dict[str, Any]:
+    """n, p50, p95, mean, min and max of a list of timings."""
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "mean": None, "min": None, "max": None}
+    return {
+        "n": len(values),
+        "p50": round(percentile(values, 50), digits),  # type: ignore[arg-type]
+        "p95": round(percentile(values, 95), digits),  # type: ignore[arg-type]
+        "mean": round(sum(values) / len(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+    }
+
+
+def write_result(name: str, body: dict[str, Any]) -> Path:
+    """Writes `bench/results/<name>.json` atomically (a reader never sees half a file)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def print_table(headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [[str(h) for h in headers]] + [["–" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment of a server under test: our data dir (fresh DSPy cache, logs) plus SME_* settings."""
+    return {**os.environ, "SME_DATA_DIR": str(data_dir), **settings}
+
+
+@contextlib.contextmanager
+def http_server(*extra: str, env: dict[str, str], log: Path, timeout: float = 60.0) -> Iterator[str]:
+    """Runs `sme-mcp serve --transport http` on a free port; yields its MCP URL; stops it on exit."""
+    port = free_port()
+    with log.open("ab") as logf:
+        proc = subprocess.Popen(
+            [SME_MCP, "serve", "--transport", "http", "--port", str(port), *extra],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}; see {log}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not listen within {timeout:g} s; see {log}") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory for one run's server data (no DSPy cache hit from an earlier run); removed
+    afterwards unless SME_BENCH_KEEP=1 (to read the server and llama-server logs)."""
+    path = Path(tempfile.mkdtemp(prefix=f"sme-bench-{prefix}-"))
+    try:
+        yield path
+    finally:
+        if os.environ.get("SME_BENCH_KEEP") != "1":
+            shutil.rmtree(path, ignore_errors=True)
