@@ -21,7 +21,7 @@ def add_ingest_parser(subparsers: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Ingests the paths; exit 0 when anything is indexed (or unchanged), 1 when every file was skipped, 2 on error."""
+    """Ingests the paths; exit 0 when anything is (or already was) indexed, 1 when all were skipped, 2 on error."""
     from sme_mcp.experts.settings import Settings
     from sme_mcp.server.progress import TerminalProgress
     from sme_mcp.server.rag_tools import default_index
@@ -48,10 +48,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(report.model_dump_json(indent=2))
     else:
         print(f"{report.collection}: {len(report.added)} added, {len(report.updated)} updated, "
-              f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped; {report.chunks_written} chunks "
+              f"{len(report.unchanged)} unchanged, {len(report.duplicates)} already indexed elsewhere, "
+              f"{len(report.skipped)} skipped; {report.chunks_written} chunks "
               f"written in {report.seconds:.1f} s. The collection has {report.documents} files, "
               f"{report.chunks} chunks.")
+        if report.duplicates:
+            print(f"  {len(report.duplicates)} files have the same content as files indexed from another "
+                  f"path (e.g. {report.duplicates[0].reason.removeprefix('same content as the indexed ')})",
+                  file=sys.stderr)
         for problem in report.skipped:
             print(f"  skipped {problem.path}: {problem.reason}", file=sys.stderr)
-    handled = report.added or report.updated or report.unchanged
+    handled = report.added or report.updated or report.unchanged or report.moved or report.duplicates
     return 0 if handled or not report.skipped else 1

@@ -60,6 +60,10 @@ class DocumentIndexError(ValueError):
     """A request the index cannot serve; the message says what to do instead."""
 
 
+class FileDuplicate(ValueError):
+    """The file's bytes are already indexed under another existing path; its content is searchable."""
+
+
 class FileSkipped(ValueError):
     """One file cannot be indexed (unsupported, unreadable or corrupt); the message says why."""
 
@@ -90,6 +94,9 @@ class IngestReport(BaseModel):
     unchanged: list[str] = Field(default_factory=list, description="Files skipped because their sha256 is unchanged")
     moved: list[str] = Field(default_factory=list, description="Indexed files found at a new path (not re-embedded)")
     removed: list[str] = Field(default_factory=list, description="Files gone from an ingested folder, now unindexed")
+    duplicates: list[FileProblem] = Field(
+        default_factory=list,
+        description="Files not indexed again because the same bytes are indexed under another path that still exists")
     skipped: list[FileProblem] = Field(default_factory=list, description="Files not indexed, with the reason")
     chunks_written: int = 0
     documents: int = Field(default=0, description="Files in the collection after ingestion")
@@ -504,11 +511,14 @@ class DocumentIndex:
                 # indexing them again would only return every passage twice.
                 twin = next((s for s, h in known.items() if h == sha and s != source and Path(s).exists()), None)
                 if twin is not None:
-                    raise FileSkipped(f"same content as the indexed {twin}")
+                    raise FileDuplicate(f"same content as the indexed {twin}")
             doc = extract(path, data)
             chunks = chunk_text(doc.text, self.chunk_size, self.chunk_overlap)
             if not chunks:
                 raise FileSkipped("no text to index")
+        except FileDuplicate as exc:
+            report.duplicates.append(FileProblem(path=source, reason=str(exc)))
+            return None
         except FileSkipped as exc:
             report.skipped.append(FileProblem(path=source, reason=str(exc)))
             return None

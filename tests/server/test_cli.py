@@ -66,3 +66,20 @@ def test_rollback_lists_and_rejects_unknown_versions(tmp_path):
     assert listing.returncode == 0 and "* base" in listing.stdout
     bad = run("rollback", "--domain", "math", "--version", "v7", env=env)
     assert bad.returncode == 2 and "no version 'v7'" in bad.stderr
+
+
+def test_ingest_a_second_checkout_succeeds_and_a_folder_of_unsupported_files_fails(tmp_path):
+    # Two clones of one repo share the data dir: the second ingest finds every file already indexed.
+    env = {"SME_DATA_DIR": str(tmp_path / "data")}
+    for checkout in ("one", "two"):
+        (tmp_path / checkout).mkdir()
+        (tmp_path / checkout / "heron.md").write_text("# Heron\n\nThe blue heron nests by the river in spring.\n")
+    assert run("ingest", str(tmp_path / "one"), env=env).returncode == 0
+    second = run("ingest", str(tmp_path / "two"), env=env)
+    assert second.returncode == 0, second.stderr
+    assert "1 already indexed elsewhere" in second.stdout
+    assert f"from another path (e.g. {(tmp_path / 'one' / 'heron.md').resolve()})" in second.stderr
+    (tmp_path / "binaries").mkdir()
+    (tmp_path / "binaries" / "blob.exe").write_bytes(b"\x00\x01")
+    bad = run("ingest", str(tmp_path / "binaries"), env=env)
+    assert bad.returncode == 1 and "skipped" in bad.stderr and "blob.exe" in bad.stderr

@@ -272,6 +272,6 @@ def test_identical_content_at_a_second_path_is_not_indexed_twice(tmp_path, index
         (folder / "note.md").write_text("# Note\n\nThe blue heron nests by the river in spring.\n")
     index.ingest("dups", [first])
     report = index.ingest("dups", [second])
-    assert report.added == [] and len(report.skipped) == 1
-    assert "same content as the indexed" in report.skipped[0].reason
+    assert report.added == [] and report.skipped == [] and len(report.duplicates) == 1
+    assert report.duplicates[0].reason == f"same content as the indexed {(first / 'note.md').resolve()}"
     assert report.documents == 1
