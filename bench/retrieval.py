@@ -44,13 +44,19 @@ def load_corpus(corpus: Path) -> tuple[dict[tuple[str, int], tuple[str, str]], l
     return paragraphs, questions
 
 
-def write_paragraphs(paragraphs: dict[tuple[str, int], tuple[str, str]], folder: Path) -> dict[tuple[str, int], str]:
-    """One Markdown file per paragraph; returns the resolved path of each."""
+def write_paragraphs(paragraphs: dict[tuple[str, int], tuple[str, str]], folder: Path,
+                     copy: int = 0) -> dict[tuple[str, int], str]:
+    """One Markdown file per paragraph; returns the resolved path of each.
+
+    Copies after the first carry their number in the heading: the index skips byte-identical files
+    (and search drops identical chunk texts), so exact copies would not grow it.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for (stem, i), (heading, text) in paragraphs.items():
         path = folder / f"{stem}--{i:03d}.md"
-        path.write_text(f"# {heading}\n\n{text}\n", encoding="utf-8")
+        suffix = f" (copy {copy})" if copy else ""
+        path.write_text(f"# {heading}{suffix}\n\n{text}{suffix}\n", encoding="utf-8")
         paths[(stem, i)] = str(path.resolve())
     return paths
 
@@ -138,7 +144,7 @@ def main() -> None:
         assert unchanged.chunks_written == 0
 
         for copy in range(1, args.copies):
-            write_paragraphs(paragraphs, root / "docs" / f"copy{copy}")
+            write_paragraphs(paragraphs, root / "docs" / f"copy{copy}", copy)
         big = DocumentIndex(root / "db-big", embedder)
         big_linear = DocumentIndex(root / "db-big", embedder, hybrid_fusion="linear")
         done = {"n": 0}

@@ -30,27 +30,33 @@ class RetrievalGeneralExpert(dspy.Module):
     """Retrieve-then-answer: the top `k` passages of `search` feed a ChainOfThought.
 
     The prediction carries `answer`, `reasoning` and `sources`: the distinct `{"source", "title"}`
-    of the passages shown to the model, in rank order (empty when nothing was retrieved).
+    of the passages shown to the model, in rank order (empty when nothing relevant was retrieved).
 
     Args:
         search: Returns the best hits for a question; a failing search is logged and treated as no hits.
-        k: Passages to retrieve.
+        k: Passages to retrieve; 0 answers closed-book.
+        min_similarity: Hits with a `similarity` (query-passage cosine) below this are dropped: a small
+            model given off-topic passages answers worse than with none.
     """
 
-    def __init__(self, search: Search, k: int = 3) -> None:
+    def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None) -> None:
         super().__init__()
         self.search = search
         self.k = k
+        self.min_similarity = min_similarity
         # Not named `respond` like GeneralExpert's predictor: DSPy loads saved signatures by field position,
         # so a GeneralExpert program would load silently mislabelled; a new name makes that a KeyError.
         self.generate_answer = dspy.ChainOfThought(AnswerWithContext)
 
     def forward(self, question: str) -> dspy.Prediction:
-        try:
-            hits = list(self.search(question, self.k))[: self.k]
-        except Exception as exc:  # retrieval is an aid: without it the question is still answered
-            log.warning("retrieval failed (%s); answering without context", exc)
-            hits = []
+        hits: list[Any] = []
+        if self.k > 0:
+            try:
+                hits = list(self.search(question, self.k))[: self.k]
+            except Exception as exc:  # retrieval is an aid: without it the question is still answered
+                log.warning("retrieval failed (%s); answering without context", exc)
+        if self.min_similarity is not None:
+            hits = [h for h in hits if _similarity(h) is None or _similarity(h) >= self.min_similarity]
         context = [f"{_field(h, 'title')}: {_field(h, 'text')}" for h in hits]
         pred = self.generate_answer(context=context, question=question)
         sources: list[dict[str, str]] = []
@@ -67,6 +73,11 @@ class RetrievalGeneralExpert(dspy.Module):
         memo[id(self)] = new
         new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
         return new
+
+
+def _similarity(hit: Any) -> float | None:
+    value = hit.get("similarity") if isinstance(hit, dict) else getattr(hit, "similarity", None)
+    return None if value is None else float(value)
 
 
 def _field(hit: Any, name: str) -> str:

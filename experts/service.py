@@ -130,7 +130,8 @@ class ExpertService:
             return MathExpert(sympy_tools(self.pool), max_iters=self.settings.react_max_iters)
         if name == "code":
             return CodeExpert()
-        return RetrievalGeneralExpert(self.search_documents, k=3)
+        return RetrievalGeneralExpert(self.search_documents, k=self.settings.retrieval_k,
+                                      min_similarity=self.settings.retrieval_min_similarity)
 
     def module(self, name: Role) -> dspy.Module:
         """The active module for a role: the compiled version if one is active, else the base one."""

@@ -8,7 +8,8 @@ it would pull in torch) and read with ``zipfile``. Output:
   paragraphs separated by blank lines (ingest this folder: ``sme-mcp ingest docs/demo_corpus/articles``).
 * ``questions.jsonl``: the SQuAD questions with their answers and the paragraph they come from
   (``title`` and ``paragraph``, 0-based among the article's paragraphs), for retrieval benchmarks
-  and end-to-end checks.
+  and end-to-end checks, in a seeded random order; it is also a gold-set file
+  (``sme-mcp eval --domain general --goldset docs/demo_corpus/questions.jsonl``).
 * ``NOTICE``: sources, licence and attribution.
 
 Usage:
@@ -107,7 +108,7 @@ def build(items: list[dict], out_dir: Path, articles: int | None) -> tuple[int, 
         if item["passage"] not in article:
             article.append(item["passage"])
         questions.append({
-            "id": item["id"], "title": item["title"], "paragraph": article.index(item["passage"]),
+            "id": item["id"], "domain": "general", "title": item["title"], "paragraph": article.index(item["passage"]),
             "question": item["question"], "answers": item["answers"], "source": "squad-v1.1-validation",
         })
     target = out_dir / "articles"
@@ -117,6 +118,8 @@ def build(items: list[dict], out_dir: Path, articles: int | None) -> tuple[int, 
     for title, article in paragraphs.items():
         text = f"# {title.replace('_', ' ')}\n\n" + "\n\n".join(article) + "\n"
         (target / f"{_file_name(title)}.md").write_text(text, encoding="utf-8")
+    # Shuffled (seeded) so that the first N questions (`sme-mcp eval --limit N`) span the articles.
+    random.Random(SEED).shuffle(questions)
     with (out_dir / "questions.jsonl").open("w", encoding="utf-8") as f:
         for question in questions:
             f.write(json.dumps(question, ensure_ascii=False) + "\n")

@@ -80,6 +80,8 @@ class Hit(BaseModel):
     chunk: int = Field(description="Index of the chunk within its file")
     start: int = Field(description="Character offset of the chunk in the file's extracted text")
     end: int
+    similarity: float | None = Field(
+        default=None, description="Cosine similarity of the chunk's embedding to the query's (vector and hybrid)")
 
 
 class FileProblem(BaseModel):
@@ -597,12 +599,13 @@ class DocumentIndex:
         columns = ["id", "source", "title", "chunk", "start", "end", "text"]
         if mode == "fts":
             query_builder = table.search(query, query_type="fts", fts_columns="text")
-            rows = query_builder.select([*columns, "_score"]).limit(k).to_list()
-            return [_hit(r, r["_score"]) for r in rows]
+            rows = _distinct(query_builder.select([*columns, "_score"]).limit(2 * k).to_list())[:k]
+            return [_hit(r, r["_score"], None) for r in rows]
         vector = self.embedder.embed([query])[0]
         if mode == "vector":
-            rows = table.search(vector).distance_type("cosine").select([*columns, "_distance"]).limit(k).to_list()
-            return [_hit(r, 1.0 - r["_distance"]) for r in rows]
+            query_builder = table.search(vector).distance_type("cosine").select([*columns, "_distance"])
+            rows = _distinct(query_builder.limit(2 * k).to_list())[:k]
+            return [_hit(r, 1.0 - r["_distance"], 1.0 - r["_distance"]) for r in rows]
         # LanceDB asks both halves for `limit` rows; a pool larger than k gives the fusion more to go on.
         # No select() here: the hybrid query passes it to both halves, and each lacks the other's score column.
         hybrid = table.search(query_type="hybrid").vector(vector).text(query).distance_type("cosine")
@@ -610,8 +613,9 @@ class DocumentIndex:
             from lancedb.rerankers import LinearCombinationReranker
 
             hybrid = hybrid.rerank(LinearCombinationReranker(weight=0.7))
-        rows = hybrid.limit(max(k, self.hybrid_pool)).to_list()[:k]
-        return [_hit(r, r["_relevance_score"]) for r in rows]
+        rows = _distinct(hybrid.limit(max(2 * k, self.hybrid_pool)).to_list())[:k]
+        # Fusion scores are rank-based and say nothing about relevance; the cosine does (both vectors are unit norm).
+        return [_hit(r, r["_relevance_score"], _cosine(vector, r["vector"])) for r in rows]
 
     def collections(self) -> list[CollectionInfo]:
         """Every collection with its number of files and chunks."""
@@ -682,6 +686,19 @@ def _embedding_text(title: str, text: str) -> str:
     return text if not title or title in text[: len(title) + 4] else f"{title}\n\n{text}"
 
 
-def _hit(row: dict[str, Any], score: float) -> Hit:
+def _distinct(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in order, without repeats of a chunk text (copies of a file indexed under two paths)."""
+    seen: set[str] = set()
+    return [r for r in rows if not (r["text"] in seen or seen.add(r["text"]))]
+
+
+def _cosine(unit: Any, other: Sequence[float]) -> float:
+    import numpy as np
+
+    return float(np.dot(unit, np.asarray(other, dtype=np.float32)))
+
+
+def _hit(row: dict[str, Any], score: float, similarity: float | None) -> Hit:
     return Hit(text=row["text"], source=row["source"], title=row["title"], score=float(score), chunk_id=row["id"],
-               chunk=row["chunk"], start=row["start"], end=row["end"])
+               chunk=row["chunk"], start=row["start"], end=row["end"],
+               similarity=None if similarity is None else round(similarity, 6))

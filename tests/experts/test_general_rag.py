@@ -57,6 +57,30 @@ def test_keeps_only_k_passages_even_if_search_returns_more() -> None:
     assert "destroyed Pompeii" not in last_prompt(lm)
 
 
+def test_passages_below_the_similarity_floor_are_not_shown() -> None:
+    near = {"text": ETNA.text, "source": ETNA.source, "title": ETNA.title, "similarity": 0.62}
+    far = {"text": VESUVIUS.text, "source": VESUVIUS.source, "title": VESUVIUS.title, "similarity": 0.21}
+    unscored = FoundPassage("Etna erupts often.", "/docs/etna-notes.md", "Notes")  # e.g. full-text only: kept
+    lm = DummyLM([{"reasoning": "r", "answer": "Sicily"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [near, far, unscored], k=3, min_similarity=0.35)(
+            question="Where is Etna?")
+    assert pred.sources == [{"source": ETNA.source, "title": "Etna"},
+                            {"source": "/docs/etna-notes.md", "title": "Notes"}]
+    prompt = last_prompt(lm)
+    assert "east coast of Sicily" in prompt and "Etna erupts often" in prompt and "destroyed Pompeii" not in prompt
+
+
+def test_k_zero_is_closed_book_and_never_searches() -> None:
+    def search(question: str, k: int) -> list[object]:
+        raise AssertionError("searched with k=0")
+
+    lm = DummyLM([{"reasoning": "r", "answer": "Paris"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(search, k=0)(question="What is the capital of France?")
+    assert pred.answer == "Paris" and pred.sources == []
+
+
 def test_no_hits_answers_without_context() -> None:
     lm = DummyLM([{"reasoning": "From general knowledge.", "answer": "Paris"}])
     with dspy.context(lm=lm):

@@ -275,3 +275,21 @@ def test_identical_content_at_a_second_path_is_not_indexed_twice(tmp_path, index
     assert report.added == [] and report.skipped == [] and len(report.duplicates) == 1
     assert report.duplicates[0].reason == f"same content as the indexed {(first / 'note.md').resolve()}"
     assert report.documents == 1
+
+
+def test_hits_carry_the_cosine_and_never_repeat_a_text(index: DocumentIndex, tmp_path: Path) -> None:
+    shared = "# Heron\n\nThe blue heron nests by the river in spring and feeds on small fish."
+    folder = tmp_path / "herons"
+    folder.mkdir()
+    (folder / "one.md").write_text(shared + "\n\nThe first copy ends with a note about otters.\n")
+    (folder / "two.md").write_text(shared + "\n\nThe second copy ends with a note about kingfishers.\n")
+    index.chunk_size, index.chunk_overlap = 90, 0  # the shared paragraph becomes a chunk of its own in both files
+    index.ingest("birds", [folder])
+    for mode in ("hybrid", "vector", "fts"):
+        hits = index.search("birds", "Where does the blue heron nest?", k=4, mode=mode)
+        texts = [h.text for h in hits]
+        assert len(texts) == len(set(texts)) and any("nests by the river" in t for t in texts), (mode, texts)
+    by_vector = {h.chunk_id: h.similarity for h in index.search("birds", "heron nests", k=4, mode="vector")}
+    for hit in index.search("birds", "heron nests", k=4, mode="hybrid"):
+        assert hit.similarity == pytest.approx(by_vector[hit.chunk_id], abs=1e-4)
+    assert all(h.similarity is None for h in index.search("birds", "heron nests", k=2, mode="fts"))
