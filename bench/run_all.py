@@ -1,7 +1,7 @@
 """Runs every benchmark in one go, then draws the charts and regenerates the README section.
 
 Each step is its own process (a fresh interpreter, nothing shared between benchmarks); a failed
-step is reported and the others still run. The whole run takes roughly 30-45 minutes on 2 cores.
+step is reported and the others still run. The whole run takes roughly 45-60 minutes on 2 cores.
 
 Usage:
     .venv/bin/python bench/run_all.py                       # everything
@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-STEPS = ("startup", "sympy_latency", "fast_path", "lm_overhead", "concurrency", "charts", "report")
+STEPS = ("startup", "sympy_latency", "fast_path", "lm_overhead", "concurrency", "retrieval", "retrieval_gate", "charts",
+         "report")
 
 
 def main() -> int:

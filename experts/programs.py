@@ -1,6 +1,9 @@
 """Versioned compiled programs: `<root>/<name>/<version>.json` (DSPy state), `<version>.meta.json`, and
 an `active.json` pointer. Every write is atomic, and the pointer moves only after the version it
 names is complete on disk, so a crash at any point leaves the previously active program intact.
+
+A store can be seeded from programs shipped with the project (`compiled/` in the repository): a
+program the data dir has never held starts from the shipped versions, with their receipts' scores.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -37,14 +41,32 @@ class ProgramStore:
 
     Args:
         root: Directory holding one folder per program name (router, math, code, general).
+        seed: Shipped programs in the same layout; a name with no folder under `root` yet is
+            first copied from here (once: after that, the data dir's own versions and pointer rule).
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, seed: Path | None = None):
         self.root = root
+        self.seed = seed
+
+    def _seeded(self, name: str) -> Path:
+        folder = self.root / name
+        shipped = self.seed / name if self.seed is not None else None
+        if not folder.exists() and shipped is not None and (shipped / "active.json").is_file():
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=self.root))
+            try:
+                for item in shipped.iterdir():
+                    if item.is_file():
+                        shutil.copyfile(item, staging / item.name)
+                staging.rename(folder)  # whole or not at all; a concurrent seeder may have won
+            except OSError:
+                shutil.rmtree(staging, ignore_errors=True)
+        return folder
 
     def active(self, name: str) -> ProgramVersion | None:
         """The active version, or None when the base (uncompiled) program is active."""
-        pointer = self.root / name / "active.json"
+        pointer = self._seeded(name) / "active.json"
         if not pointer.is_file():
             return None
         try:
@@ -54,7 +76,7 @@ class ProgramStore:
         return None if version == BASE else self.get(name, version)
 
     def get(self, name: str, version: str) -> ProgramVersion | None:
-        meta = self.root / name / f"{version}.meta.json"
+        meta = self._seeded(name) / f"{version}.meta.json"
         if not _VERSION.match(version) or not meta.is_file():
             return None
         try:
@@ -64,7 +86,7 @@ class ProgramStore:
         return found if self.path(found).is_file() else None
 
     def versions(self, name: str) -> list[ProgramVersion]:
-        folder = self.root / name
+        folder = self._seeded(name)
         found = [self.get(name, p.name.removesuffix(".meta.json")) for p in folder.glob("v*.meta.json")]
         return sorted((v for v in found if v), key=lambda v: int(v.version[1:]))
 
@@ -73,7 +95,7 @@ class ProgramStore:
 
     def save(self, name: str, module: Any, **meta: Any) -> ProgramVersion:
         """Saves a compiled DSPy module as the next version (not active until `promote`)."""
-        folder = self.root / name
+        folder = self._seeded(name)
         folder.mkdir(parents=True, exist_ok=True)
         numbers = [int(m.group(1)) for p in folder.glob("v*.json") if (m := _VERSION.match(p.name.split(".")[0]))]
         version = f"v{max(numbers, default=0) + 1}"
@@ -107,6 +129,7 @@ class ProgramStore:
         Raises:
             ValueError: No such version.
         """
+        self._seeded(name)
         if version == BASE:
             self._point(name, BASE)
             return None
@@ -118,4 +141,5 @@ class ProgramStore:
         return record
 
     def _point(self, name: str, version: str) -> None:
+        (self.root / name).mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.root / name / "active.json", json.dumps({"version": version}))

@@ -70,7 +70,7 @@ class ExpertService:
         self.local = local
         self.pool = pool or SympyWorkerPool(settings.sympy_workers, settings.sympy_timeout, settings.sympy_memory_mb)
         self.chains = {role: LMChain(role, settings.role(role).chain, local) for role in ROLES}
-        self.programs = ProgramStore(settings.data_dir / "programs")
+        self.programs = ProgramStore(settings.data_dir / "programs", settings.shipped_programs_dir)
         self._modules: dict[str, dspy.Module] = {}
         self._versions: dict[str, str | None] = {}
         self._lock = threading.Lock()

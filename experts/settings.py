@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Domain = Literal["math", "code", "general"]
@@ -112,12 +112,22 @@ class Settings(BaseSettings):
     )
     goldsets_dir: Path = REPO_DIR / "goldsets"
     receipts_dir: Path = REPO_DIR / "receipts"
+    shipped_programs_dir: Path | None = Field(
+        default=REPO_DIR / "compiled",
+        description="Optimized programs shipped with the project; a data dir without its own versions of a "
+        "program starts from these (empty: start from the base programs)",
+    )
     eval_thresholds: dict[str, float] = Field(
         # Just below the lower 95% bound of the first measured baselines (receipts/eval-*): a drop past
         # noise fails the gate, while the base programs pass.
         default_factory=lambda: {"math": 0.3, "code": 0.3, "general": 0.02, "router": 0.55},
         description="Minimum holdout score per gold set; `sme-mcp eval` exits non-zero below it",
     )
+
+    @field_validator("shipped_programs_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     def role(self, role: Role) -> RoleSettings:
         return getattr(self, role)

@@ -177,7 +177,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from sme_mcp.experts.programs import ProgramStore
 
     settings = _settings(args)
-    store = ProgramStore(settings.data_dir / "programs")
+    store = ProgramStore(settings.data_dir / "programs", settings.shipped_programs_dir)
     if args.version is None:
         active = store.active(args.domain)
         for v in store.versions(args.domain):

@@ -55,6 +55,35 @@ def test_store_versions_promote_and_rollback(tmp_path):
     loaded.load(str(store.path(v2)))  # a saved version is a loadable DSPy program
 
 
+def test_a_new_data_dir_starts_from_the_shipped_programs_and_then_owns_them(tmp_path):
+    shipped = ProgramStore(tmp_path / "shipped")
+    shipped.promote(shipped.save("general", GeneralExpert(), holdout_score=0.8, receipt="optimize-general-X.json"))
+    store = ProgramStore(tmp_path / "data", seed=tmp_path / "shipped")
+    active = store.active("general")
+    assert active is not None and (active.version, active.holdout_score) == ("v1", 0.8)
+    assert store.path(active).parent == tmp_path / "data" / "general"  # a copy: the shipped files stay untouched
+    assert store.active("math") is None and not (tmp_path / "data" / "math").exists()  # nothing shipped for math
+    store.rollback("general", "base")
+    assert store.save("general", GeneralExpert()).version == "v2"  # numbering continues after the shipped v1
+    # The data dir's choice sticks: a later store (a restart) does not re-seed over it.
+    again = ProgramStore(tmp_path / "data", seed=tmp_path / "shipped")
+    assert again.active("general") is None and [v.version for v in again.versions("general")] == ["v1", "v2"]
+    assert shipped.active("general").version == "v1"
+
+
+def test_the_shipped_router_is_a_loadable_program_with_its_receipt():
+    from sme_mcp.experts.modules import ExpertRouter
+    from sme_mcp.experts.settings import REPO_DIR
+
+    settings = Settings()
+    record = ProgramStore(settings.shipped_programs_dir).active("router")
+    assert record is not None and record.status == "promoted" and record.holdout_score > record.baseline_score
+    receipt = json.loads((REPO_DIR / "receipts" / record.receipt).read_text())
+    assert receipt["report"]["promoted"] is True
+    assert receipt["report"]["candidate"]["score"] == pytest.approx(record.holdout_score, abs=1e-4)
+    ExpertRouter().load(str(ProgramStore(settings.shipped_programs_dir).path(record)))
+
+
 def test_a_crash_while_saving_leaves_the_active_program_intact(tmp_path):
     store = ProgramStore(tmp_path)
     store.promote(store.save("math", GeneralExpert()))

@@ -66,6 +66,11 @@ def test_rollback_lists_and_rejects_unknown_versions(tmp_path):
     assert listing.returncode == 0 and "* base" in listing.stdout
     bad = run("rollback", "--domain", "math", "--version", "v7", env=env)
     assert bad.returncode == 2 and "no version 'v7'" in bad.stderr
+    # A fresh data dir starts from the router shipped in compiled/, which can be rolled back to base.
+    router = run("rollback", "--domain", "router", env=env)
+    assert router.returncode == 0 and "* v1    promoted  holdout 0.8333" in router.stdout
+    assert run("rollback", "--domain", "router", "--version", "base", env=env).returncode == 0
+    assert "* base" in run("rollback", "--domain", "router", env=env).stdout
 
 
 def test_ingest_a_second_checkout_succeeds_and_a_folder_of_unsupported_files_fails(tmp_path):
