@@ -55,6 +55,23 @@ class EvalReport(BaseModel):
     receipt: str | None = None
 
 
+def _expert_settings(service: ExpertService, goldset: str) -> dict[str, Any]:
+    """The settings that shape the scored expert's answers beyond its program and LM."""
+    settings = service.settings
+    if goldset == "math":
+        return {"react_max_iters": settings.react_max_iters}
+    if goldset != "general":
+        return {}
+    found: dict[str, Any] = {"retrieval_k": settings.retrieval_k,
+                             "retrieval_min_similarity": settings.retrieval_min_similarity}
+    try:
+        info = next((c for c in service.documents.collections() if c.name == "general"), None)
+        found["collection"] = info.model_dump() if info is not None else None
+    except Exception as exc:  # the receipt still gets written; it says why the collection is unknown
+        found["collection"] = f"unavailable: {exc}"
+    return found
+
+
 def _prediction_text(goldset: str, pred: Any) -> str:
     field = {"router": "domain", "code": "code"}.get(goldset, "answer")
     return str(getattr(pred, field, "") or "")[:2000]
@@ -183,6 +200,7 @@ def run_eval(
             "report": report.model_dump(exclude={"failures", "receipt"}),
             "split_sizes": split_sizes(service.settings.goldsets_dir, goldset) if path is None else None,
             "threads": threads, "limit": limit,
+            "expert_settings": _expert_settings(service, goldset),
             "items": [r.model_dump() for r in ordered],
         }
         receipt = write_receipt(service.settings.receipts_dir, "eval", f"{goldset}-{report.split}", payload)

@@ -1,7 +1,9 @@
 """Regenerates the results table in README.md from the receipts in receipts/ (never edit it by hand).
 
-For each gold set it shows the newest full-holdout evaluation of the base program, and the newest
-optimization run (baseline -> candidate on its holdout items, with intervals and McNemar p).
+For each gold set it shows its largest (then newest) holdout evaluation, every optimization run
+(baseline -> candidate on its holdout items, with intervals and McNemar p), and the evaluations of
+other gold-set files (`--goldset PATH`), such as the general expert on the demo corpus with and
+without retrieval.
 
     .venv/bin/python scripts/receipts_table.py          # rewrite the README section
     .venv/bin/python scripts/receipts_table.py --check  # exit 1 if the README is out of date
@@ -65,7 +67,33 @@ def table(receipts: list[dict]) -> str:
                 f"{_pct(c['score'])} ({_pct(c['ci_low'])}–{_pct(c['ci_high'])}) | {100 * rep['delta']:+.1f} | "
                 f"{rep['mcnemar']['p']:.3g} | {'yes' if rep['promoted'] else 'no'} | {link} |"
             )
+    customs: dict[tuple, dict] = {}
+    for r in sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["split"] == "custom"),
+                    key=lambda r: r["created_at"]):
+        expert = r.get("expert_settings") or {}
+        key = (r["report"]["goldset"], _relative(r["report"]["path"]), expert.get("retrieval_k"),
+               expert.get("retrieval_min_similarity"), r["report"]["n"])
+        customs[key] = r  # the newest run of each configuration
+    if customs:
+        lines += ["", "| gold-set file | expert | retrieval | n | exact match % | 95% CI % | token F1 % | receipt |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for (goldset, path, k, floor, _), r in customs.items():
+            rep = r["report"]
+            retrieval = "–" if k is None else "off (closed-book)" if k == 0 else f"top {k}, cosine ≥ {floor}"
+            f1 = _pct(rep["mean_f1"]) if rep.get("mean_f1") is not None else "–"
+            lines.append(f"| `{path}` | {goldset} ({rep['program_version'] or 'base'}) | {retrieval} | {rep['n']} | "
+                         f"{_pct(rep['score'])} | {_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | {f1} | "
+                         f"[{r['_name']}](receipts/{r['_name']}) |")
     return "\n".join(lines)
+
+
+def _relative(path: str) -> str:
+    """A path inside a checkout, relative to it (receipts record absolute paths of whichever clone ran)."""
+    parts = Path(path).parts
+    for anchor in ("docs", "goldsets"):
+        if anchor in parts:
+            return str(Path(*parts[parts.index(anchor):]))
+    return Path(path).name
 
 
 def main() -> int:

@@ -13,3 +13,28 @@ def test_readme_results_table_matches_the_receipts():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "receipts_table.py"), "--check"],
                          capture_output=True, text=True)
     assert out.returncode == 0, "README table is stale: run .venv/bin/python scripts/receipts_table.py"
+
+
+def _eval_receipt(name: str, created: str, n: int, correct: int, path: str, k: int | None) -> dict:
+    return {"_name": name, "kind": "eval", "created_at": created,
+            "expert_settings": {} if k is None else {"retrieval_k": k, "retrieval_min_similarity": 0.35},
+            "report": {"goldset": "general", "split": "custom", "path": path, "n": n, "correct": correct,
+                       "score": correct / n, "ci_low": 0.1, "ci_high": 0.9, "mean_f1": 0.5,
+                       "program_version": None, "lm": {}}}
+
+
+def test_custom_goldset_runs_get_one_row_per_configuration_the_newest_winning():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    squad = "/somewhere/clone/docs/demo_corpus/questions.jsonl"
+    receipts = [
+        _eval_receipt("old.json", "2026-11-22T01:00:00Z", 100, 10, squad, 3),
+        _eval_receipt("new.json", "2026-11-22T02:00:00Z", 100, 40, squad, 3),
+        _eval_receipt("closed.json", "2026-11-22T03:00:00Z", 100, 20, squad, 0),
+    ]
+    rows = [line for line in table(receipts).splitlines() if "docs/demo_corpus/questions.jsonl" in line]
+    assert len(rows) == 2
+    assert "top 3, cosine ≥ 0.35" in rows[0] and "| 40.0 |" in rows[0] and "new.json" in rows[0]
+    assert "off (closed-book)" in rows[1] and "| 20.0 |" in rows[1] and "closed.json" in rows[1]
+    assert "/somewhere/clone" not in table(receipts)

@@ -70,6 +70,7 @@ async def test_run_eval_reports_interval_progress_and_writes_a_readable_receipt(
     assert body["kind"] == "eval" and body["report"]["score"] == 0.75
     assert [i["id"] for i in body["items"]] == ["a0", "a1", "a2", "a3"]
     assert sum(i["correct"] for i in body["items"]) == 3
+    assert body["expert_settings"] == {"react_max_iters": service.settings.react_max_iters}
     assert body["packages"]["dspy"] and body["git_commit"]
     assert report["receipt"] in json.loads(listing.contents[0].text)
     assert json.loads(receipt.contents[0].text)["report"]["correct"] == 3
