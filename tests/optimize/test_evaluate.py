@@ -86,3 +86,11 @@ async def test_run_eval_rejects_a_malformed_goldset_with_file_and_line(service, 
     assert out.is_error and "bad.jsonl:2" in out.content[0].text
     assert gone.is_error and "no gold set" in gone.content[0].text
     assert not (tmp_path / "receipts").exists()
+
+
+def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
+    from sme_mcp.optimize.evaluate import _expert_settings
+
+    found = _expert_settings(service, "general")
+    assert found == {"retrieval_k": 3, "retrieval_min_similarity": 0.35, "collection": None}  # nothing ingested
+    assert _expert_settings(service, "code") == {}
