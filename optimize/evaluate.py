@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from sme_mcp.experts.lm import NoBackendError
 from sme_mcp.optimize.goldsets import GOLDSETS, GoldItem, Split, goldset_path, load_goldset, split_sizes
-from sme_mcp.optimize.receipts import write_receipt
+from sme_mcp.optimize.receipts import environment, write_receipt
 from sme_mcp.optimize.scoring import score_item
 from sme_mcp.optimize.stats import wilson_interval
 
@@ -124,6 +124,7 @@ def run_eval(
     results: dict[str, ItemResult] = {}
     lock = threading.Lock()
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter()
+    env = environment() if write else None
 
     class Served(dspy.Module):
         """Runs one item through the service; never raises, so Evaluate sees every item."""
@@ -203,6 +204,6 @@ def run_eval(
             "expert_settings": _expert_settings(service, goldset),
             "items": [r.model_dump() for r in ordered],
         }
-        receipt = write_receipt(service.settings.receipts_dir, "eval", f"{goldset}-{report.split}", payload)
+        receipt = write_receipt(service.settings.receipts_dir, "eval", f"{goldset}-{report.split}", payload, env)
         report.receipt = receipt.name
     return report, ordered

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from sme_mcp.optimize.goldsets import GoldItem, goldset_path, load_goldset, split_sizes
-from sme_mcp.optimize.receipts import write_receipt
+from sme_mcp.optimize.receipts import environment, write_receipt
 from sme_mcp.optimize.scoring import score_item
 from sme_mcp.optimize.stats import mcnemar_exact, wilson_interval
 
@@ -180,6 +180,7 @@ def run_optimization(
     progress = progress or (lambda *_: None)
     cancel = cancel or threading.Event()
     t0 = time.perf_counter()
+    env = environment()
     root = service.settings.goldsets_dir
     train = load_goldset(goldset_path(root, req.goldset, "train"), req.train_limit)
     dev = load_goldset(goldset_path(root, req.goldset, "dev"), req.dev_limit)
@@ -231,7 +232,7 @@ def run_optimization(
             {"id": item.id, "baseline": bo, "candidate": co}
             for item, bo, co in zip(holdout, base_outcomes, cand_outcomes, strict=True)
         ],
-    })
+    }, env)
     report.receipt = receipt.name
     record = record.model_copy(update={"holdout_score": candidate.score, "baseline_score": baseline.score,
                                        "receipt": receipt.name})

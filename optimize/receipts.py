@@ -53,15 +53,22 @@ def _cpus() -> int | None:
     return os.cpu_count()
 
 
-def write_receipt(directory: Path, kind: str, subject: str, payload: dict[str, Any]) -> Path:
-    """Writes `payload` (plus timestamp and environment) as `<kind>-<subject>-<UTC time>.json`."""
+def write_receipt(directory: Path, kind: str, subject: str, payload: dict[str, Any],
+                  env: dict[str, Any] | None = None) -> Path:
+    """Writes `payload` (plus timestamp and environment) as `<kind>-<subject>-<UTC time>.json`.
+
+    Args:
+        env: `environment()` taken when the run started; a long run's checkout may move on meanwhile,
+            and the receipt must name the code that ran. Taken now when omitted.
+    """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = directory / f"{kind}-{subject}-{stamp}.json"
     n = 1
     while path.exists():
         n += 1
         path = directory / f"{kind}-{subject}-{stamp}-{n}.json"
-    body = {"kind": kind, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **environment(), **payload}
+    body = {"kind": kind, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(env or environment()),
+            **payload}
     atomic_write_text(path, json.dumps(body, indent=1, default=str) + "\n")
     return path
 
