@@ -23,7 +23,15 @@ Progress = Callable[[int, int, int], None]  # (done, total, correct so far)
 
 
 class EvalCancelled(Exception):
-    """The evaluation was cancelled; nothing was written."""
+    """The evaluation was cancelled; nothing was written, unless a partial receipt was asked for.
+
+    Attributes:
+        receipt: The partial receipt's file name, when one was written.
+    """
+
+    def __init__(self, message: str, receipt: str | None = None):
+        super().__init__(message)
+        self.receipt = receipt
 
 
 class ItemResult(BaseModel):
@@ -52,6 +60,8 @@ class EvalReport(BaseModel):
     program_version: str | None
     started_at: str
     wall_s: float
+    complete: bool = Field(default=True, description="False: stopped early; n of `planned` items were scored")
+    planned: int | None = Field(default=None, description="Items the run was asked to score")
     receipt: str | None = None
 
 
@@ -88,6 +98,7 @@ def run_eval(
     cancel: threading.Event | None = None,
     lm_info: dict[str, Any] | None = None,
     write: bool = True,
+    keep_partial: bool = False,
 ) -> tuple[EvalReport, list[ItemResult]]:
     """Evaluates the active program of `goldset` (an expert domain or `router`).
 
@@ -102,9 +113,12 @@ def run_eval(
         limit: Score only the first `limit` items.
         threads: Items evaluated at once (match the local server's parallel slots).
         progress: Called as items finish, with (done, total, correct).
-        cancel: When set, remaining items are skipped and `EvalCancelled` is raised; no receipt.
+        cancel: When set, remaining items are skipped and `EvalCancelled` is raised; no receipt unless
+            `keep_partial`. Ctrl-C (KeyboardInterrupt) counts as cancellation.
         lm_info: Model file, sha256 etc. of the serving backend, recorded in the receipt.
         write: Write a receipt to the settings' receipts dir.
+        keep_partial: On cancellation, still write a receipt of the items scored so far, marked
+            `complete: false` (a long run stopped by hand keeps what it measured).
 
     Raises:
         GoldsetError: Unknown gold set or a missing/malformed file.
@@ -172,11 +186,17 @@ def run_eval(
         devset=devset, metric=metric, num_threads=max(1, threads), display_progress=False,
         max_errors=len(devset) + 1, provide_traceback=False,
     )
-    evaluator(Served())
+    try:
+        evaluator(Served())
+    except KeyboardInterrupt:
+        cancel.set()
     if fatal:
         raise fatal[0]
     if cancel.is_set():
-        raise EvalCancelled(f"evaluation of {goldset} cancelled after {len(results)} of {len(items)} items")
+        message = f"evaluation of {goldset} cancelled after {len(results)} of {len(items)} items"
+        if not (keep_partial and write and results):
+            raise EvalCancelled(message)
+    complete = not cancel.is_set()
 
     ordered = [results[item.id] for item in items if item.id in results]
     correct = sum(r.correct for r in ordered)
@@ -194,7 +214,7 @@ def run_eval(
         failures=[r for r in ordered if not r.correct][:5],
         lm={**service.describe_lm(goldset), **(lm_info or {})},
         program_version=program.version if program else None, started_at=started,
-        wall_s=round(time.perf_counter() - t0, 2),
+        wall_s=round(time.perf_counter() - t0, 2), complete=complete, planned=len(items),
     )
     if write:
         payload = {
@@ -206,4 +226,6 @@ def run_eval(
         }
         receipt = write_receipt(service.settings.receipts_dir, "eval", f"{goldset}-{report.split}", payload, env)
         report.receipt = receipt.name
+    if not complete:
+        raise EvalCancelled(f"{message}; partial receipt {report.receipt}", receipt=report.receipt)
     return report, ordered

@@ -49,7 +49,7 @@ def table(receipts: list[dict]) -> str:
         rep = r["report"]
         extra = f" (token F1 {_pct(rep['mean_f1'])})" if rep.get("mean_f1") is not None else ""
         lines.append(
-            f"| {name} | {rep['program_version'] or 'base'} | {rep['n']} | {_pct(rep['score'])}{extra} | "
+            f"| {name} | {rep['program_version'] or 'base'} | {_n(rep)} | {_pct(rep['score'])}{extra} | "
             f"{_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | {rep['lm'].get('model_file', '?')} | "
             f"[{r['_name']}](receipts/{r['_name']}) |"
         )
@@ -81,10 +81,17 @@ def table(receipts: list[dict]) -> str:
             rep = r["report"]
             retrieval = "–" if k is None else "off (closed-book)" if k == 0 else f"top {k}, cosine ≥ {floor}"
             f1 = _pct(rep["mean_f1"]) if rep.get("mean_f1") is not None else "–"
-            lines.append(f"| `{path}` | {goldset} ({rep['program_version'] or 'base'}) | {retrieval} | {rep['n']} | "
+            lines.append(f"| `{path}` | {goldset} ({rep['program_version'] or 'base'}) | {retrieval} | {_n(rep)} | "
                          f"{_pct(rep['score'])} | {_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | {f1} | "
                          f"[{r['_name']}](receipts/{r['_name']}) |")
     return "\n".join(lines)
+
+
+def _n(report: dict) -> str:
+    """Items scored; a run stopped early says so, with how many it was asked to score."""
+    if report.get("complete", True):
+        return str(report["n"])
+    return f"{report['n']} of {report['planned']} (stopped)"
 
 
 def _relative(path: str) -> str:

@@ -81,30 +81,39 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Scores a gold set; exits 1 when the score is below the configured threshold (the eval gate)."""
+    import signal
     from pathlib import Path
 
     from sme_mcp.experts.lm import NoBackendError
-    from sme_mcp.optimize.evaluate import run_eval
+    from sme_mcp.optimize.evaluate import EvalCancelled, run_eval
     from sme_mcp.optimize.goldsets import GoldsetError
     from sme_mcp.server.progress import TerminalProgress
 
     settings = _settings(args)
     progress = TerminalProgress(f"eval {args.domain}/{args.split}")
+    # SIGTERM (a job runner's stop) ends the run like Ctrl-C: the items scored so far are kept.
+    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     try:
         with _running(settings) as (service, local):
             report, _ = run_eval(
                 service, args.domain, args.split, path=Path(args.goldset) if args.goldset else None,
                 limit=args.limit, threads=args.threads, progress=progress,
-                lm_info=local.model_info() if local else None, write=not args.no_receipt,
+                lm_info=local.model_info() if local else None, write=not args.no_receipt, keep_partial=True,
             )
     except (GoldsetError, NoBackendError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except EvalCancelled as exc:
+        progress.close()
+        where = f": {settings.receipts_dir / exc.receipt} (incomplete)" if exc.receipt else "; no receipt written"
+        print(f"cancelled after the items already scored{where}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("cancelled; no receipt written", file=sys.stderr)
         return 130
     finally:
         progress.close()
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(report.model_dump_json(indent=2))
     else:

@@ -94,3 +94,27 @@ def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
     found = _expert_settings(service, "general")
     assert found == {"retrieval_k": 3, "retrieval_min_similarity": 0.35, "collection": None}  # nothing ingested
     assert _expert_settings(service, "code") == {}
+
+
+def test_a_cancelled_eval_keeps_a_partial_receipt_only_when_asked(service, goldset, tmp_path):
+    import threading
+
+    from sme_mcp.optimize.evaluate import EvalCancelled, run_eval
+
+    for keep in (False, True):
+        cancel = threading.Event()
+
+        def stop_after_two(done: int, total: int, correct: int, cancel: threading.Event = cancel) -> None:
+            if done == 2:
+                cancel.set()
+
+        with pytest.raises(EvalCancelled, match="cancelled after 2 of 4 items") as caught:
+            run_eval(service, "math", path=goldset, progress=stop_after_two, cancel=cancel, keep_partial=keep)
+        receipts = sorted((tmp_path / "receipts").glob("*.json")) if (tmp_path / "receipts").exists() else []
+        if not keep:
+            assert caught.value.receipt is None and receipts == []
+            continue
+        assert [p.name for p in receipts] == [caught.value.receipt]
+        body = json.loads(receipts[0].read_text())
+        assert body["report"]["complete"] is False and body["report"]["planned"] == 4
+        assert body["report"]["n"] == 2 and [i["id"] for i in body["items"]] == ["a0", "a1"]
