@@ -48,3 +48,5 @@ async def test_ingest_then_answer_with_sources(local_server, tmp_path):
     result = answer.structured_content
     assert "vantross" in result["answer"].lower()
     assert any("lantern-fair.md" in s.get("source", "") for s in result["sources"]), result["sources"]
+    # The tide table is retrieved too (two files, k=3) but is off-topic: below the cosine floor, it is not shown.
+    assert not any("tides.md" in s.get("source", "") for s in result["sources"]), result["sources"]
