@@ -13,6 +13,9 @@ def sympy_tools(pool: SympyWorkerPool) -> list[Callable[..., str]]:
     The docstrings and signatures are what the LM sees, so they name argument formats precisely.
     A refused or failed computation comes back as a one-line "Error: ..." observation rather than
     an exception, whose traceback would bloat every later ReAct prompt of a small model.
+    Indefinite and definite integrals are separate tools: given one tool with optional bounds,
+    the 1.5B model filled in bounds for indefinite integrals (7 of its 16 symbolic misses on
+    the math holdout).
     """
 
     def _text(op: str, **kwargs: object) -> str:
@@ -37,8 +40,13 @@ def sympy_tools(pool: SympyWorkerPool) -> list[Callable[..., str]]:
         """Differentiate an expression with respect to a variable, e.g. 'x**3*sin(x)', 'x'."""
         return _text("differentiate", expression=expression, variable=variable, order=order)
 
-    def integrate(expression: str, variable: str = "x", lower: str | None = None, upper: str | None = None) -> str:
-        """Integrate an expression; give lower and upper for a definite integral, e.g. 'x**2', 'x', '0', '1'."""
+    def integrate(expression: str, variable: str = "x") -> str:
+        """Indefinite integral (antiderivative) of an expression, e.g. 'x*sin(3*x)', 'x'; the result ends in + C."""
+        result = _text("integrate", expression=expression, variable=variable)
+        return result if result.startswith("Error") else f"{result} + C"
+
+    def definite_integral(expression: str, variable: str, lower: str, upper: str) -> str:
+        """Definite integral between two bounds the question gives, e.g. 'x**2', 'x', '0', '1'."""
         return _text("integrate", expression=expression, variable=variable, lower=lower, upper=upper)
 
     def limit(expression: str, variable: str = "x", point: str = "0") -> str:
@@ -49,4 +57,4 @@ def sympy_tools(pool: SympyWorkerPool) -> list[Callable[..., str]]:
         """Factor a polynomial or an integer, e.g. 'x**2 - 1' or '360'."""
         return _text("factor", expression=expression)
 
-    return [evaluate, simplify, solve, differentiate, integrate, limit, factor]
+    return [evaluate, simplify, solve, differentiate, integrate, definite_integral, limit, factor]
