@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import dspy
 
-from sme_mcp.experts.signatures import AnswerGeneral, RouteQuestion, SolveMath, WriteCode
+from sme_mcp.experts.math_kind import is_symbolic
+from sme_mcp.experts.signatures import AnswerGeneral, RouteQuestion, SolveMath, SolveWordProblem, WriteCode
 
 
 class ExpertRouter(dspy.Module):
@@ -62,13 +63,22 @@ class LoopSafeReAct(dspy.ReAct):
 
 
 class MathExpert(dspy.Module):
-    """LoopSafeReAct over the SymPy tools (the exact arithmetic fast path runs before it, in the service)."""
+    """LoopSafeReAct over the SymPy tools for formulas; ChainOfThought for word problems.
+
+    The exact arithmetic fast path runs before either, in the service. On the first 20 GSM8K
+    items of the dev split the 1.5B model solved 10 with plain chain of thought and far fewer
+    through ReAct, whose tool-call format costs it the thread of the story; symbolic questions
+    need the tools' exactness.
+    """
 
     def __init__(self, tools: list[Callable[..., str]], max_iters: int = 5) -> None:
         super().__init__()
         self.solve = LoopSafeReAct(SolveMath, tools=tools, max_iters=max_iters)
+        self.reason = dspy.ChainOfThought(SolveWordProblem)
 
     def forward(self, question: str) -> dspy.Prediction:
+        if not is_symbolic(question):
+            return self.reason(question=question)
         # With the chat format the 1.5B model re-writes the trajectory markers and runs to
         # max_tokens; schema-constrained JSON keeps every step to one short, parseable object.
         with dspy.context(adapter=dspy.JSONAdapter()):

@@ -93,6 +93,23 @@ class ProgramStore:
     def path(self, version: ProgramVersion) -> Path:
         return self.root / version.name / version.file
 
+    def load_into(self, module: Any, version: ProgramVersion) -> list[str]:
+        """Loads a saved version into `module`; returns the module's parts the file does not cover.
+
+        A version saved before the expert gained a part (the math expert's word-problem
+        predictor, for one) still loads: its parts are restored and the new ones stay as built.
+        """
+        path = self.path(version)
+        state = json.loads(path.read_text())
+        missing = [name for name, _ in module.named_parameters() if name not in state]
+        if not missing:
+            module.load(str(path))
+            return []
+        for name, param in module.named_parameters():
+            if name in state:
+                param.load_state(state[name])
+        return missing
+
     def save(self, name: str, module: Any, **meta: Any) -> ProgramVersion:
         """Saves a compiled DSPy module as the next version (not active until `promote`)."""
         folder = self._seeded(name)

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 DESCRIPTIONS: dict[Role, tuple[str, str]] = {
     "router": ("Chooses the expert for a question", "ChainOfThought(RouteQuestion)"),
-    "math": ("Arithmetic, algebra, calculus and word problems; exact via SymPy tools", "ReAct(SolveMath) + fast path"),
+    "math": ("Arithmetic, algebra, calculus and word problems; exact via SymPy tools",
+             "fast path + ReAct(SolveMath) for formulas + ChainOfThought(SolveWordProblem)"),
     "code": ("Writes and explains Python code", "ChainOfThought(WriteCode)"),
     "general": ("Facts, definitions and everything else, grounded in the 'general' document collection",
                 "hybrid search + ChainOfThought(AnswerWithContext)"),
@@ -141,7 +142,10 @@ class ExpertService:
                 module = self.build_module(name)
                 version = self.programs.active(name)
                 if version is not None:
-                    module.load(str(self.programs.path(version)))
+                    missing = self.programs.load_into(module, version)
+                    if missing:
+                        log.warning("%s program %s predates parts %s; they run uncompiled",
+                                    name, version.version, ", ".join(missing))
                     log.info("loaded %s program version %s", name, version.version)
                 self._modules[name] = module
                 self._versions[name] = version.version if version else None

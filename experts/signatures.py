@@ -27,6 +27,13 @@ class SolveMath(dspy.Signature):
     answer: str = dspy.OutputField(desc="final answer only, e.g. 42 or 3*x**2*sin(x) + x**3*cos(x)")
 
 
+class SolveWordProblem(dspy.Signature):
+    """Solve the math problem. Reason step by step, then give the final answer."""
+
+    question: str = dspy.InputField()
+    answer: str = dspy.OutputField(desc="final answer only: a number or an exact expression")
+
+
 class WriteCode(dspy.Signature):
     """Write correct, self-contained Python code that does what is asked, and explain it briefly."""
 

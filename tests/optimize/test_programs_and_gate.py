@@ -160,3 +160,24 @@ def test_jobs_refuse_a_second_job_for_the_same_goldset_and_can_be_cancelled():
     assert seen.state == "cancelled" and seen.result is None
     with pytest.raises(KeyError):
         jobs.get("nope")
+
+
+def test_a_version_saved_before_the_expert_gained_a_part_still_loads(tmp_path):
+    import dspy
+
+    from sme_mcp.experts.modules import MathExpert
+
+    store = ProgramStore(tmp_path)
+    compiled = MathExpert(tools=[])
+    compiled.solve.react.demos = [dspy.Example(question="q", next_thought="t")]
+    version = store.save("math", compiled)
+    path = store.path(version)
+    state = json.loads(path.read_text())
+    del state["reason.predict"]  # the layout before word problems had their own predictor
+    path.write_text(json.dumps(state))
+
+    fresh = MathExpert(tools=[])
+    assert store.load_into(fresh, version) == ["reason.predict"]
+    assert [d["question"] for d in fresh.solve.react.demos] == ["q"]
+    assert fresh.reason.predict.demos == []
+    assert store.load_into(MathExpert(tools=[]), store.save("math", compiled)) == []
