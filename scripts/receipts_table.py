@@ -1,6 +1,7 @@
 """Regenerates the results table in README.md from the receipts in receipts/ (never edit it by hand).
 
-For each gold set it shows its largest (then newest) holdout evaluation, every optimization run
+For each gold set it shows its largest holdout evaluations, oldest first, each with the commit
+it ran (so a change to an expert shows as a new row beside the old score), every optimization run
 (baseline -> candidate on its holdout items, with intervals and McNemar p), and the evaluations of
 other gold-set files (`--goldset PATH`), such as the general expert on the demo corpus with and
 without retrieval.
@@ -36,23 +37,24 @@ def _pct(x: float) -> str:
 
 def table(receipts: list[dict]) -> str:
     lines = [
-        "| gold set | program | holdout n | score % | 95% CI % | model | receipt |",
-        "|---|---|---|---|---|---|---|",
+        "| gold set | program | commit | holdout n | score % | 95% CI % | model | receipt |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in GOLDSETS:
         evals = [r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
                  and r["report"]["split"] == "holdout"]
         if not evals:
-            lines.append(f"| {name} | – | – | not measured yet | – | – | – |")
+            lines.append(f"| {name} | – | – | – | not measured yet | – | – | – |")
             continue
-        r = max(evals, key=lambda r: (r["report"]["n"], r["created_at"]))
-        rep = r["report"]
-        extra = f" (token F1 {_pct(rep['mean_f1'])})" if rep.get("mean_f1") is not None else ""
-        lines.append(
-            f"| {name} | {rep['program_version'] or 'base'} | {_n(rep)} | {_pct(rep['score'])}{extra} | "
-            f"{_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | {rep['lm'].get('model_file', '?')} | "
-            f"[{r['_name']}](receipts/{r['_name']}) |"
-        )
+        largest = max(r["report"]["n"] for r in evals)
+        for r in sorted((r for r in evals if r["report"]["n"] == largest), key=lambda r: r["created_at"]):
+            rep = r["report"]
+            extra = f" (token F1 {_pct(rep['mean_f1'])})" if rep.get("mean_f1") is not None else ""
+            lines.append(
+                f"| {name} | {rep['program_version'] or 'base'} | {(r.get('git_commit') or '?')[:7]} | {_n(rep)} | "
+                f"{_pct(rep['score'])}{extra} | {_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | "
+                f"{rep['lm'].get('model_file', '?')} | [{r['_name']}](receipts/{r['_name']}) |"
+            )
     optimizations = [r for r in receipts if r["kind"] == "optimize"]
     if optimizations:
         lines += ["", "| gold set | optimizer | holdout n | baseline % (CI) | candidate % (CI) | delta | McNemar p | "

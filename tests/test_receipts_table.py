@@ -38,3 +38,23 @@ def test_custom_goldset_runs_get_one_row_per_configuration_the_newest_winning():
     assert "top 3, cosine ≥ 0.35" in rows[0] and "| 40.0 |" in rows[0] and "new.json" in rows[0]
     assert "off (closed-book)" in rows[1] and "| 20.0 |" in rows[1] and "closed.json" in rows[1]
     assert "/somewhere/clone" not in table(receipts)
+
+
+def test_holdout_rows_keep_every_largest_run_oldest_first_with_its_commit():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    def holdout(name: str, created: str, n: int, commit: str) -> dict:
+        body = _eval_receipt(name, created, n, n // 2, "/x/goldsets/math/holdout.jsonl", None)
+        body["report"].update(goldset="math", split="holdout", mean_f1=None)
+        return body | {"git_commit": commit}
+
+    receipts = [
+        holdout("small.json", "2026-11-22T01:00:00Z", 30, "aaaaaaa1"),
+        holdout("before.json", "2026-11-22T02:00:00Z", 200, "bbbbbbb2"),
+        holdout("after.json", "2026-11-27T02:00:00Z", 200, "ccccccc3"),
+    ]
+    rows = [line for line in table(receipts).splitlines() if line.startswith("| math | base")]
+    assert [("before.json" in r, "after.json" in r) for r in rows] == [(True, False), (False, True)]
+    assert "| bbbbbbb |" in rows[0] and "| ccccccc |" in rows[1]
+    assert "| router | – | – | – | not measured yet |" in table(receipts)
