@@ -62,6 +62,8 @@ def _register_local_model() -> None:
             "litellm_provider": "openai", "mode": "chat", "supports_response_schema": True,
             "max_tokens": 8192, "max_input_tokens": 32768, "max_output_tokens": 8192,
             "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+            # Naming the cache prices too keeps LiteLLM from warning on every start.
+            "cache_creation_input_token_cost": 0.0, "cache_read_input_token_cost": 0.0,
         }
     })
 
