@@ -71,17 +71,23 @@ def test_a_new_data_dir_starts_from_the_shipped_programs_and_then_owns_them(tmp_
     assert shipped.active("general").version == "v1"
 
 
-def test_the_shipped_router_is_a_loadable_program_with_its_receipt():
-    from sme_mcp.experts.modules import ExpertRouter
+@pytest.mark.parametrize("name", ["router", "math"])
+def test_each_shipped_program_is_loadable_and_was_promoted_by_its_receipt(name):
     from sme_mcp.experts.settings import REPO_DIR
 
     settings = Settings()
-    record = ProgramStore(settings.shipped_programs_dir).active("router")
-    assert record is not None and record.status == "promoted" and record.holdout_score > record.baseline_score
-    receipt = json.loads((REPO_DIR / "receipts" / record.receipt).read_text())
-    assert receipt["report"]["promoted"] is True
-    assert receipt["report"]["candidate"]["score"] == pytest.approx(record.holdout_score, abs=1e-4)
-    ExpertRouter().load(str(ProgramStore(settings.shipped_programs_dir).path(record)))
+    service = ExpertService(settings, None)
+    try:
+        record = ProgramStore(settings.shipped_programs_dir).active(name)
+        assert record is not None and record.status == "promoted" and record.holdout_score > record.baseline_score
+        receipt = json.loads((REPO_DIR / "receipts" / record.receipt).read_text())
+        assert receipt["report"]["promoted"] is True and receipt["report"]["request"]["goldset"] == name
+        assert receipt["report"]["candidate"]["score"] == pytest.approx(record.holdout_score, abs=1e-4)
+        module = service.build_module(name)
+        assert ProgramStore(settings.shipped_programs_dir).load_into(module, record) == []  # covers every part
+        assert any(predictor.demos for predictor in module.predictors())
+    finally:
+        service.close()
 
 
 def test_a_crash_while_saving_leaves_the_active_program_intact(tmp_path):

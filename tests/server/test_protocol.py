@@ -25,8 +25,10 @@ def no_backend_settings() -> Settings:
 
 
 @pytest.fixture
-def service():
-    svc = ExpertService(no_backend_settings(), local=None)
+def service(tmp_path):
+    settings = no_backend_settings()
+    settings.data_dir = tmp_path / "data"  # a fresh data dir: it starts from the shipped programs
+    svc = ExpertService(settings, local=None)
     yield svc
     svc.close()
 
@@ -160,6 +162,8 @@ async def test_list_experts_reports_modules_versions_and_backends(service):
     experts = {e["name"]: e for e in out.structured_content["experts"]}
     assert set(experts) == {"router", "math", "code", "general"}
     assert "ReAct" in experts["math"]["module"]
-    assert experts["math"]["program_version"] is None
+    assert experts["math"]["program_version"] == "v1"  # shipped in compiled/math
+    assert experts["math"]["holdout_score"] == service.programs.active("math").holdout_score
+    assert experts["code"]["program_version"] is None and experts["code"]["holdout_score"] is None
     assert experts["general"]["backends"] == ["local", "openai/gpt-4o-mini"]
     assert out.structured_content["local_lm"] is None
