@@ -20,6 +20,8 @@ matplotlib.use("Agg")  # no display: render straight to PNG files
 import matplotlib.pyplot as plt  # noqa: E402
 from common import REPO, RESULTS  # noqa: E402
 
+from sme_mcp.optimize.receipts import apply_errata  # noqa: E402
+
 GOLDSETS = ("math", "code", "general", "router")
 CAPTION = ("Indicative only: our gold sets are small samples scored with our own prompts and metrics on a Q4_K_M "
            "model;\nreference figures are published full-benchmark numbers with their authors' prompts.")
@@ -40,7 +42,7 @@ def load_receipts(directory: Path = REPO / "receipts") -> list[dict[str, Any]]:
             continue  # a receipt being written right now, or not a receipt
         body["_name"] = path.name
         receipts.append(body)
-    return receipts
+    return apply_errata(directory, receipts)
 
 
 def our_scores(receipts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -151,6 +151,11 @@ class ExpertService:
                 self._versions[name] = version.version if version else None
             return self._modules[name]
 
+    def program_version(self, name: Role) -> str | None:
+        """The compiled version the role's module runs (None: the base program), loading it if needed."""
+        self.module(name)
+        return self._versions.get(name)
+
     def reload(self, name: Role) -> None:
         """Forgets the cached module so the next call loads the (newly) active version."""
         with self._lock:

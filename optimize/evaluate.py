@@ -139,6 +139,9 @@ def run_eval(
     lock = threading.Lock()
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter()
     env = environment() if write else None
+    # The version is the one loaded for this run: a program promoted (or seeded from compiled/)
+    # while the run is going on must not be credited with its score.
+    program_version = service.program_version(goldset)
 
     class Served(dspy.Module):
         """Runs one item through the service; never raises, so Evaluate sees every item."""
@@ -205,7 +208,6 @@ def run_eval(
     f1s = [r.f1 for r in ordered if r.f1 is not None]
     threshold = service.settings.eval_thresholds.get(goldset) if path is None else None
     score = correct / n if n else 0.0
-    program = service.programs.active(goldset)
     report = EvalReport(
         goldset=goldset, split=split if path is None else "custom", path=str(source), n=n, correct=correct,
         score=round(score, 4), ci_low=round(low, 4), ci_high=round(high, 4),
@@ -213,7 +215,7 @@ def run_eval(
         passed=None if threshold is None else score >= threshold,
         failures=[r for r in ordered if not r.correct][:5],
         lm={**service.describe_lm(goldset), **(lm_info or {})},
-        program_version=program.version if program else None, started_at=started,
+        program_version=program_version, started_at=started,
         wall_s=round(time.perf_counter() - t0, 2), complete=complete, planned=len(items),
     )
     if write:

@@ -73,6 +73,35 @@ def write_receipt(directory: Path, kind: str, subject: str, payload: dict[str, A
     return path
 
 
+def apply_errata(directory: Path, receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Applies `errata.jsonl` corrections to loaded receipts (by `_name`), leaving the files untouched.
+
+    A receipt is never edited after the fact; when a bug wrote a wrong field, the correction goes in
+    `errata.jsonl` (receipt, dotted field, recorded and corrected value, reason, evidence), and the
+    tables and charts show the corrected value with the erratum attached as `_errata`.
+    """
+    path = directory / "errata.jsonl"
+    if not path.is_file():
+        return receipts
+    by_name = {r.get("_name"): r for r in receipts}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        erratum = json.loads(line)
+        target = by_name.get(erratum["receipt"])
+        if target is None:
+            continue
+        *parents, leaf = erratum["field"].split(".")
+        node = target
+        for key in parents:
+            node = node[key]
+        if node.get(leaf) != erratum["recorded"]:
+            raise ValueError(f"erratum for {erratum['receipt']} expects {erratum['field']} = {erratum['recorded']!r}")
+        node[leaf] = erratum["corrected"]
+        target.setdefault("_errata", []).append(erratum)
+    return receipts
+
+
 def list_receipts(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.glob("*.json")) if directory.is_dir() else []
 

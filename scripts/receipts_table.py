@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from sme_mcp.optimize.receipts import apply_errata
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- receipts-table:begin -->", "<!-- receipts-table:end -->"
 GOLDSETS = ("math", "code", "general", "router")
@@ -28,7 +30,7 @@ def load(directory: Path) -> list[dict]:
         body = json.loads(path.read_text())
         body["_name"] = path.name
         receipts.append(body)
-    return receipts
+    return apply_errata(directory, receipts)
 
 
 def _pct(x: float) -> str:
@@ -40,6 +42,7 @@ def table(receipts: list[dict]) -> str:
         "| gold set | program | commit | holdout n | score % | 95% CI % | model | receipt |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    notes: list[str] = []
     for name in GOLDSETS:
         evals = [r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
                  and r["report"]["split"] == "holdout"]
@@ -50,11 +53,17 @@ def table(receipts: list[dict]) -> str:
         for r in sorted((r for r in evals if r["report"]["n"] == largest), key=lambda r: r["created_at"]):
             rep = r["report"]
             extra = f" (token F1 {_pct(rep['mean_f1'])})" if rep.get("mean_f1") is not None else ""
+            mark = "*" if r.get("_errata") else ""
+            notes += [f"\\* `{r['_name']}`: {e['field']} corrected from {e['recorded']!r} to {e['corrected']!r}: "
+                      f"{e['reason']} Evidence: {e['evidence']}." for e in r.get("_errata", [])]
+            program = f"{rep['program_version'] or 'base'}{mark}"
             lines.append(
-                f"| {name} | {rep['program_version'] or 'base'} | {(r.get('git_commit') or '?')[:7]} | {_n(rep)} | "
+                f"| {name} | {program} | {(r.get('git_commit') or '?')[:7]} | {_n(rep)} | "
                 f"{_pct(rep['score'])}{extra} | {_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | "
                 f"{rep['lm'].get('model_file', '?')} | [{r['_name']}](receipts/{r['_name']}) |"
             )
+    if notes:
+        lines += ["", *notes]
     optimizations = [r for r in receipts if r["kind"] == "optimize"]
     if optimizations:
         lines += ["", "| gold set | optimizer | holdout n | baseline % (CI) | candidate % (CI) | delta | McNemar p | "

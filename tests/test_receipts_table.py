@@ -58,3 +58,33 @@ def test_holdout_rows_keep_every_largest_run_oldest_first_with_its_commit():
     assert [("before.json" in r, "after.json" in r) for r in rows] == [(True, False), (False, True)]
     assert "| bbbbbbb |" in rows[0] and "| ccccccc |" in rows[1]
     assert "| router | – | – | – | not measured yet |" in table(receipts)
+
+
+def test_errata_correct_a_field_in_the_tables_without_touching_the_receipt(tmp_path):
+    import json
+
+    import pytest
+
+    from sme_mcp.optimize.receipts import apply_errata
+
+    receipt = {"kind": "eval", "report": {"program_version": "v1"}}
+    (tmp_path / "r.json").write_text(json.dumps(receipt))
+    erratum = {"receipt": "r.json", "field": "report.program_version", "recorded": "v1", "corrected": None,
+               "reason": "why", "evidence": "how we know"}
+    (tmp_path / "errata.jsonl").write_text(json.dumps(erratum) + "\n")
+    loaded = apply_errata(tmp_path, [dict(json.loads((tmp_path / "r.json").read_text()), _name="r.json")])
+    assert loaded[0]["report"]["program_version"] is None and loaded[0]["_errata"] == [erratum]
+    assert json.loads((tmp_path / "r.json").read_text()) == receipt  # the file stays as written
+    with pytest.raises(ValueError, match="expects report.program_version = 'v1'"):
+        apply_errata(tmp_path, [{"_name": "r.json", "report": {"program_version": "v2"}}])
+
+
+def test_the_committed_errata_apply_to_committed_receipts():
+    import json
+
+    from sme_mcp.optimize.receipts import apply_errata
+
+    errata = ROOT / "receipts" / "errata.jsonl"
+    names = [json.loads(line)["receipt"] for line in errata.read_text().splitlines() if line.strip()]
+    loaded = [dict(json.loads((ROOT / "receipts" / n).read_text()), _name=n) for n in names]
+    assert all(r.get("_errata") for r in apply_errata(ROOT / "receipts", loaded))

@@ -118,3 +118,24 @@ def test_a_cancelled_eval_keeps_a_partial_receipt_only_when_asked(service, golds
         body = json.loads(receipts[0].read_text())
         assert body["report"]["complete"] is False and body["report"]["planned"] == 4
         assert body["report"]["n"] == 2 and [i["id"] for i in body["items"]] == ["a0", "a1"]
+
+
+def test_the_receipt_names_the_program_the_run_used_not_one_activated_during_it(service, goldset):
+    from sme_mcp.optimize.evaluate import run_eval
+
+    if service.programs.active("math") is not None:  # seeded from compiled/
+        service.programs.rollback("math", "base")
+
+    def promote_midway(done: int, total: int, correct: int) -> None:
+        if done == 1:  # e.g. an optimize job on the same server promotes a candidate
+            store = service.programs
+            store.promote(store.save("math", service.build_module("math"), holdout_score=1.0))
+
+    report, _ = run_eval(service, "math", path=goldset, progress=promote_midway, write=False)
+    assert service.programs.active("math") is not None
+    assert report.program_version is None  # the run started on (and kept) the base program
+    second, _ = run_eval(service, "math", path=goldset, write=False)
+    assert second.program_version is None  # the loaded module stays until the service reloads it
+    service.reload("math")
+    third, _ = run_eval(service, "math", path=goldset, write=False)
+    assert third.program_version == service.programs.active("math").version
