@@ -62,10 +62,12 @@ def test_ask_without_backends_exits_2_and_says_what_to_set(tmp_path):
 
 def test_rollback_lists_and_rejects_unknown_versions(tmp_path):
     env = {"SME_DATA_DIR": str(tmp_path)}
-    listing = run("rollback", "--domain", "math", env=env)
+    listing = run("rollback", "--domain", "code", env=env)  # nothing shipped for code
     assert listing.returncode == 0 and "* base" in listing.stdout
-    bad = run("rollback", "--domain", "math", "--version", "v7", env=env)
+    bad = run("rollback", "--domain", "code", "--version", "v7", env=env)
     assert bad.returncode == 2 and "no version 'v7'" in bad.stderr
+    math = run("rollback", "--domain", "math", env=env)
+    assert math.returncode == 0 and "* v1    promoted  holdout 0.7833" in math.stdout
     # A fresh data dir starts from the router shipped in compiled/, which can be rolled back to base.
     router = run("rollback", "--domain", "router", env=env)
     assert router.returncode == 0 and "* v1    promoted  holdout 0.8333" in router.stdout
