@@ -55,7 +55,7 @@ def our_scores(receipts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
         if evals:
             rep = max(evals, key=lambda r: (r["report"]["n"], r["created_at"]))["report"]
             out[goldset].append(_bar(f"ours: {rep.get('program_version') or 'base'} (holdout n={rep['n']})", rep,
-                                     "ours"))
+                                     "optimized" if rep.get("program_version") else "ours"))
         runs = [r for r in receipts if r.get("kind") == "optimize" and r["report"]["request"]["goldset"] == goldset]
         if runs:
             rep = max(runs, key=lambda r: r["created_at"])["report"]
@@ -115,7 +115,7 @@ def chart_scores(receipts: list[dict[str, Any]]) -> Path | None:
     from matplotlib.patches import Patch
 
     legend = [Patch(color=COLORS["ours"], label="ours (base program)"),
-              Patch(color=COLORS["optimized"], label="ours (optimized candidate)"),
+              Patch(color=COLORS["optimized"], label="ours (optimized program)"),
               Patch(color=COLORS["same_model"], label="published: the model we serve (unquantized)"),
               Patch(color=COLORS["reference"], label="published: other models")]
     fig.legend(handles=legend, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, 0.965), ncol=2)
