@@ -20,7 +20,7 @@ matplotlib.use("Agg")  # no display: render straight to PNG files
 import matplotlib.pyplot as plt  # noqa: E402
 from common import REPO, RESULTS  # noqa: E402
 
-from sme_mcp.optimize.receipts import apply_errata  # noqa: E402
+from sme_mcp.optimize.receipts import load_receipts  # noqa: E402
 
 GOLDSETS = ("math", "code", "general", "router")
 CAPTION = ("Indicative only: our gold sets are small samples scored with our own prompts and metrics on a Q4_K_M "
@@ -31,18 +31,6 @@ COLORS = {"ours": "#1f77b4", "optimized": "#2ca02c", "reference": "#9e9e9e", "sa
 def load(name: str) -> dict[str, Any] | None:
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-
-def load_receipts(directory: Path = REPO / "receipts") -> list[dict[str, Any]]:
-    receipts = []
-    for path in sorted(directory.glob("*.json")):
-        try:
-            body = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue  # a receipt being written right now, or not a receipt
-        body["_name"] = path.name
-        receipts.append(body)
-    return apply_errata(directory, receipts)
 
 
 def our_scores(receipts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -250,7 +238,7 @@ def _save(fig: Any, name: str) -> Path:
 
 def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    drawn = [chart_scores(load_receipts())]
+    drawn = [chart_scores(load_receipts(REPO / "receipts", skip_unreadable=True))]
     for name, draw in (("startup", chart_startup), ("sympy_latency", chart_sympy), ("lm_overhead", chart_lm),
                        ("concurrency", chart_concurrency)):
         data = load(name)

@@ -101,11 +101,12 @@ class ProgramStore:
         """
         path = self.path(version)
         state = json.loads(path.read_text())
-        missing = [name for name, _ in module.named_parameters() if name not in state]
+        params = module.named_parameters()
+        missing = [name for name, _ in params if name not in state]
         if not missing:
-            module.load(str(path))
+            module.load(str(path))  # all-or-nothing: DSPy checks every part before touching any
             return []
-        for name, param in module.named_parameters():
+        for name, param in params:
             if name in state:
                 param.load_state(state[name])
         return missing

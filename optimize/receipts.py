@@ -73,6 +73,25 @@ def write_receipt(directory: Path, kind: str, subject: str, payload: dict[str, A
     return path
 
 
+def load_receipts(directory: Path, *, skip_unreadable: bool = False) -> list[dict[str, Any]]:
+    """Every receipt in `directory`, by name, each with its file name as `_name` and errata applied.
+
+    Args:
+        skip_unreadable: Skip a file that is not JSON instead of raising.
+    """
+    receipts = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            if skip_unreadable:
+                continue
+            raise
+        body["_name"] = path.name
+        receipts.append(body)
+    return apply_errata(directory, receipts)
+
+
 def apply_errata(directory: Path, receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Applies `errata.jsonl` corrections to loaded receipts (by `_name`), leaving the files untouched.
 

@@ -13,24 +13,14 @@ without retrieval.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from sme_mcp.optimize.receipts import apply_errata
+from sme_mcp.optimize.receipts import load_receipts
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- receipts-table:begin -->", "<!-- receipts-table:end -->"
 GOLDSETS = ("math", "code", "general", "router")
-
-
-def load(directory: Path) -> list[dict]:
-    receipts = []
-    for path in sorted(directory.glob("*.json")):
-        body = json.loads(path.read_text())
-        body["_name"] = path.name
-        receipts.append(body)
-    return apply_errata(directory, receipts)
 
 
 def _pct(x: float) -> str:
@@ -125,7 +115,7 @@ def main() -> int:
         return 2
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{table(load(ROOT / 'receipts'))}\n{END}{tail}"
+    new = f"{head}{BEGIN}\n{table(load_receipts(ROOT / 'receipts'))}\n{END}{tail}"
     if args.check:
         return 0 if new == text else 1
     readme.write_text(new)
