@@ -7,6 +7,10 @@ and read with ``zipfile``. About 27% of the math items are generated here with S
 Reserved slices, never used in any gold set (kept back for a final, untouched evaluation):
 GSM8K test doc_id >= 1119, MBPP task_id 411-510 and NQ-open validation rows >= 3400.
 
+Splits are disjoint within each domain, also for near-duplicates: a generated item that restates
+another split's problem in other words (same kind, same canonical gold; see `dedup_key`) is
+replaced by a fresh generated item with a new id, so the ids of all other items stay the same.
+
 Usage:
     .venv/bin/python scripts/build_goldsets.py [--cache-dir DIR] [--out-dir DIR] [--verify-code]
 """
@@ -14,13 +18,18 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import random
+import re
+import string
 import subprocess
 import sys
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -28,6 +37,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import sympy as sp
+
+from sme_mcp.tools.parse import parse_expression
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = 20251122
@@ -171,6 +182,32 @@ def nq_item(row: int, record: dict) -> Item:
 
 x = sp.Symbol("x")
 
+# The question wordings of each kind of generated item; a generator picks one with its rng.
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "derivative": (
+        "Differentiate f(x) = {f} with respect to x.",
+        "Find the derivative of {f} with respect to x.",
+        "What is d/dx of {f}?",
+    ),
+    "indefinite": (
+        "Find the indefinite integral of {f} with respect to x.",
+        "Compute the antiderivative: integral of {f} dx.",
+        "Integrate {f} with respect to x.",
+    ),
+    "definite": (
+        "Evaluate the definite integral of {f} from x = {lo} to x = {hi}.",
+        "Compute the integral of {f} dx over the interval [{lo}, {hi}].",
+    ),
+    "limit": (
+        "Find the limit of {f} as x approaches {p}.",
+        "Compute lim_(x -> {p}) {f}.",
+    ),
+    "equation": (
+        "Solve for x: {lhs} = {rhs}. Give all real solutions.",
+        "Find every real x with {lhs} = {rhs}.",
+    ),
+}
+
 
 def _coef(rng: random.Random, lo: int = 1, hi: int = 6, signed: bool = False) -> int:
     value = rng.randint(lo, hi)
@@ -198,12 +235,7 @@ def _derivative(rng: random.Random) -> tuple[str, str]:
         f = _poly(rng, rng.randint(1, 2)) / _poly(rng, 2)
     else:
         f = _poly(rng, rng.randint(3, 5))
-    template = rng.choice([
-        "Differentiate f(x) = {f} with respect to x.",
-        "Find the derivative of {f} with respect to x.",
-        "What is d/dx of {f}?",
-    ])
-    return template.format(f=f), str(sp.diff(f, x))
+    return rng.choice(TEMPLATES["derivative"]).format(f=f), str(sp.diff(f, x))
 
 
 def _indefinite(rng: random.Random) -> tuple[str, str]:
@@ -214,12 +246,7 @@ def _indefinite(rng: random.Random) -> tuple[str, str]:
         sp.sin(k * x) * sp.cos(k * x), _coef(rng) / x, sp.exp(k * x) + _poly(rng, 1), x * sp.log(x),
         _coef(rng) / (x**2 + k**2), sp.sqrt(x) * _coef(rng),
     ])
-    template = rng.choice([
-        "Find the indefinite integral of {f} with respect to x.",
-        "Compute the antiderivative: integral of {f} dx.",
-        "Integrate {f} with respect to x.",
-    ])
-    return template.format(f=f), f"{sp.integrate(f, x)} + C"
+    return rng.choice(TEMPLATES["indefinite"]).format(f=f), f"{sp.integrate(f, x)} + C"
 
 
 def _definite(rng: random.Random) -> tuple[str, str]:
@@ -236,11 +263,7 @@ def _definite(rng: random.Random) -> tuple[str, str]:
         (1 / (1 + x**2), 0, 1),
         (sp.sqrt(x), 0, rng.choice([1, 4, 9])),
     ])
-    template = rng.choice([
-        "Evaluate the definite integral of {f} from x = {lo} to x = {hi}.",
-        "Compute the integral of {f} dx over the interval [{lo}, {hi}].",
-    ])
-    return template.format(f=f, lo=lo, hi=hi), str(sp.integrate(f, (x, lo, hi)))
+    return rng.choice(TEMPLATES["definite"]).format(f=f, lo=lo, hi=hi), str(sp.integrate(f, (x, lo, hi)))
 
 
 def _limit(rng: random.Random) -> tuple[str, str]:
@@ -256,11 +279,7 @@ def _limit(rng: random.Random) -> tuple[str, str]:
         ((x**3 - b**3) / (x - b), b),
     ])
     where = "infinity" if point == sp.oo else str(point)
-    template = rng.choice([
-        "Find the limit of {f} as x approaches {p}.",
-        "Compute lim_(x -> {p}) {f}.",
-    ])
-    return template.format(f=f, p=where), str(sp.limit(f, x, point))
+    return rng.choice(TEMPLATES["limit"]).format(f=f, p=where), str(sp.limit(f, x, point))
 
 
 def _equation(rng: random.Random) -> tuple[str, str]:
@@ -275,11 +294,7 @@ def _equation(rng: random.Random) -> tuple[str, str]:
         a, c = rng.sample([k for k in range(-7, 8) if k], 2)
         lhs, rhs = a * x + rng.randint(-9, 9), c * x + rng.randint(-9, 9)
     roots = sorted(sp.solve(sp.Eq(lhs, rhs), x), key=lambda r: float(r))
-    template = rng.choice([
-        "Solve for x: {lhs} = {rhs}. Give all real solutions.",
-        "Find every real x with {lhs} = {rhs}.",
-    ])
-    return template.format(lhs=lhs, rhs=rhs), ", ".join(str(r) for r in roots)
+    return rng.choice(TEMPLATES["equation"]).format(lhs=lhs, rhs=rhs), ", ".join(str(r) for r in roots)
 
 
 GENERATORS: tuple[Callable[[random.Random], tuple[str, str]], ...] = (
@@ -287,12 +302,12 @@ GENERATORS: tuple[Callable[[random.Random], tuple[str, str]], ...] = (
 )
 
 
-def sympy_items(count: int) -> Iterator[Item]:
-    """Yields ``count`` distinct generated items, always the same ones for the same seed."""
+def sympy_items() -> Iterator[Item]:
+    """Yields distinct generated items without end, always the same ones in the same order for the same seed."""
     rng = random.Random(f"{SEED}-sympy")
     seen: set[str] = set()
     index = 0
-    while index < count:
+    while True:
         question, answer = rng.choice(GENERATORS)(rng)
         if question in seen or "zoo" in answer or "nan" in answer or len(answer) > 200:
             continue
@@ -300,6 +315,102 @@ def sympy_items(count: int) -> Iterator[Item]:
         yield Item(id=f"math-sympy-{index:04d}", domain="math", question=question, answer=answer,
                    source="sympy-generated")
         index += 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Duplicate keys
+# ---------------------------------------------------------------------------------------------
+
+
+def normalized_question(question: str) -> str:
+    """The question with case, spacing and trailing punctuation ignored (operators are kept: ``x - 1`` != ``x + 1``)."""
+    tokens = re.findall(r"\w+|[^\w\s]", unicodedata.normalize("NFKC", question).casefold())
+    while tokens and tokens[-1] in {".", "?", "!"}:
+        tokens.pop()
+    return " ".join(tokens)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = [re.escape(text) + (f"(?P<{name}>.+?)" if name else "")
+             for text, name, _, _ in string.Formatter().parse(template)]
+    return re.compile("".join(parts))
+
+
+_PATTERNS = [(kind, _pattern(t)) for kind, templates in TEMPLATES.items() for t in templates]
+
+
+def _canonical(expr: sp.Expr) -> str:
+    return str(sp.cancel(sp.expand(expr)))
+
+
+@functools.cache
+def sympy_key(question: str) -> tuple[str, ...]:
+    """``(kind, canonical gold...)`` of a generated question, whichever wording it uses.
+
+    The gold is recomputed from the question (router items carry no answer): the canonical
+    derivative, the canonical integrand (the antiderivative up to ``+ C``), the sorted canonical
+    roots; a definite integral or a limit, whose gold is a bare number that many different problems
+    share, is keyed by its canonical integrand and bounds or expression and point instead.
+    """
+    found = next(((kind, m) for kind, pattern in _PATTERNS if (m := pattern.fullmatch(question))), None)
+    if found is None:
+        raise ValueError(f"not a generated question: {question!r}")
+    kind, match = found
+    p = {name: parse_expression(text, name) for name, text in match.groupdict().items()}
+    if kind == "derivative":
+        return kind, _canonical(sp.diff(p["f"], x))
+    if kind == "indefinite":
+        return kind, _canonical(p["f"])
+    if kind == "equation":
+        return kind, *sorted(_canonical(r) for r in sp.solve(sp.Eq(p["lhs"], p["rhs"]), x))
+    if kind == "definite":
+        return kind, _canonical(p["f"]), _canonical(p["lo"]), _canonical(p["hi"])
+    return kind, _canonical(p["f"]), _canonical(p["p"])
+
+
+def dedup_key(item: Item) -> tuple[str, ...]:
+    """Items with the same key are the same problem: ``sympy_key`` for generated ones, else the normalized text."""
+    if item.source == "sympy-generated":
+        return sympy_key(item.question)
+    return "text", normalized_question(item.question)
+
+
+def disjoint_generated(slots: dict[tuple[str, str], list[Item]], fresh: Iterator[Item]) -> dict[str, Item]:
+    """Replacements (old id -> new item) for generated items that near-duplicate one in another split.
+
+    Splits claim their items' keys holdout first, then dev, then train, so holdout items (which
+    receipts refer to) are kept; a later item whose key another split holds is replaced by the next
+    item of ``fresh`` whose key no split holds yet. Math and router share the claims: a router
+    question may repeat a math one of its own split only. Same-split repeats are left alone.
+    """
+    def shown(domain: str, item: Item) -> str:
+        return item.as_router().id if domain == "router" else item.id
+
+    owner: dict[tuple[str, ...], tuple[str, str]] = {}  # key -> (split, id of its first item)
+    clashes: dict[str, tuple[str, str]] = {}
+    for split in reversed(SPLITS):
+        for domain in ("math", "router"):
+            for item in slots[domain, split]:
+                first = owner.setdefault(dedup_key(item), (split, shown(domain, item)))
+                if first[0] != split:
+                    clashes[item.id] = first
+    replacements: dict[str, Item] = {}
+    for domain in ("math", "router"):
+        for split in SPLITS:
+            for item in slots[domain, split]:
+                if item.id in clashes:
+                    new = next(i for i in fresh if dedup_key(i) not in owner)
+                    owner[dedup_key(new)] = (split, shown(domain, new))
+                    replacements[item.id] = new
+                    other_split, other = clashes[item.id]
+                    print(f"{domain} {split}: {shown(domain, item)} restates {other} ({other_split}),"
+                          f" replaced by {shown(domain, new)}")
+    return replacements
+
+
+def substituted(items: list[Item], replacements: dict[str, Item]) -> list[Item]:
+    """``items`` with each replaced item swapped in place, so the other lines keep their order."""
+    return [replacements.get(i.id, i) for i in items]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,14 +430,19 @@ def build(wheel_path: Path) -> dict[str, dict[str, list[Item]]]:
     mbpp_pool = shuffled(distinct([t for t in mbpp if t not in MBPP_RESERVED], lambda t: mbpp_item(mbpp[t])), "mbpp")
     nq_pool = shuffled(distinct([r for r in range(len(nq)) if r < NQ_RESERVED_FROM], lambda r: nq_item(r, nq[r])),
                        "nq_open")
-    generated = list(sympy_items(sum(MATH_SYMPY.values()) + sum(ROUTER_SYMPY.values())))
+    stream = sympy_items()
+    generated = list(itertools.islice(stream, sum(MATH_SYMPY.values()) + sum(ROUTER_SYMPY.values())))
+    slots = {(domain, split): take(generated, sizes[split], "generated items")
+             for domain, sizes in (("math", MATH_SYMPY), ("router", ROUTER_SYMPY)) for split in SPLITS}
+    replacements = disjoint_generated(slots, stream)
+    router_replacements = {f"router-{k.split('-', 1)[1]}": v.as_router() for k, v in replacements.items()}
 
     sets: dict[str, dict[str, list[Item]]] = {d: {} for d in ("math", "code", "general", "router")}
     for split in SPLITS:
         n_sympy = MATH_SYMPY[split]
         math_items = [gsm8k_item(i, gsm8k[i]) for i in take(gsm8k_pool, MATH_SIZES[split] - n_sympy, "GSM8K")]
-        math_items += take(generated, n_sympy, "generated items")
-        sets["math"][split] = shuffled_items(math_items, f"math-{split}")
+        math_items += slots["math", split]
+        sets["math"][split] = substituted(shuffled_items(math_items, f"math-{split}"), replacements)
         sets["code"][split] = [mbpp_item(mbpp[t]) for t in take(mbpp_pool, CODE_SIZES[split], "MBPP")]
         sets["general"][split] = [nq_item(r, nq[r]) for r in take(nq_pool, GENERAL_SIZES[split], "NQ-open")]
 
@@ -343,10 +459,11 @@ def build(wheel_path: Path) -> dict[str, dict[str, list[Item]]]:
         sizes = ROUTER_SIZES[split]
         n_sympy = ROUTER_SYMPY[split]
         items = [gsm8k_item(i, gsm8k[i]) for i in take(gsm8k_pool, sizes["math"] - n_sympy, "GSM8K")]
-        items += take(generated, n_sympy, "generated items")
+        items += slots["router", split]
         items += [nq_item(r, nq[r]) for r in take(nq_pool, sizes["general"], "NQ-open")]
         items += router_code[split]
-        sets["router"][split] = shuffled_items([i.as_router() for i in items], f"router-{split}")
+        router_items = shuffled_items([i.as_router() for i in items], f"router-{split}")
+        sets["router"][split] = substituted(router_items, router_replacements)
     return sets
 
 
@@ -357,21 +474,35 @@ def shuffled_items(items: list[Item], name: str) -> list[Item]:
 
 
 def check(sets: dict[str, dict[str, list[Item]]]) -> None:
-    """Fails loudly if splits overlap, a reserved slice leaked in, or a math gold does not parse."""
+    """Fails loudly if splits overlap (also as normalized text or near-duplicates) or a math gold does not parse."""
     from sme_mcp.optimize.metrics import math_equivalent
 
     for domain, splits in sets.items():
-        seen: dict[str, str] = {}
+        text_of: dict[str, str] = {}
+        split_of: dict[tuple[str, ...], tuple[str, str]] = {}
         for split, items in splits.items():
             for item in items:
-                if item.question in seen:
-                    raise SystemExit(f"{domain}: {item.id} in {split} repeats a question from {seen[item.question]}")
-                seen[item.question] = split
-    split_of = {i.question: s for d in ("math", "code", "general") for s, items in sets[d].items() for i in items}
+                text = normalized_question(item.question)
+                if text in text_of:
+                    raise SystemExit(f"{domain}: {item.id} in {split} repeats the question of {text_of[text]}")
+                text_of[text] = item.id
+                other = split_of.setdefault(dedup_key(item), (split, item.id))
+                if other[0] != split:
+                    raise SystemExit(f"{domain}: {item.id} in {split} restates {other[1]} in {other[0]}")
+    # Router items may reuse questions of their domain's *same* split only.
+    source_splits: dict[tuple[str, ...], set[str]] = {}
+    for domain in ("math", "code", "general"):
+        for split, items in sets[domain].items():
+            for item in items:
+                for key in (("text", normalized_question(item.question)), dedup_key(item)):
+                    source_splits.setdefault(key, set()).add(split)
     for split, items in sets["router"].items():
         for item in items:
-            if split_of.get(item.question, split) != split:
-                raise SystemExit(f"{item.id} is in router {split} but in {split_of[item.question]} of its domain")
+            for key in (("text", normalized_question(item.question)), dedup_key(item)):
+                others = source_splits.get(key, set()) - {split}
+                if others:
+                    raise SystemExit(f"{item.id} is in router {split} but restates a {sorted(others)} item"
+                                     " of its domain")
     ids = [i.id for splits in sets.values() for items in splits.values() for i in items]
     if len(ids) != len(set(ids)):
         raise SystemExit("duplicate ids")
