@@ -172,8 +172,10 @@ def run_eval(
         item: GoldItem = example.gold
         error = getattr(pred, "error", None)
         scored = score_item(goldset, item, pred) if error is None else None
+        # An errored general item has F1 0.0, so mean_f1 is over every item, not only the ones that answered.
+        f1 = scored.f1 if scored else (0.0 if goldset == "general" else None)
         result = ItemResult(
-            id=item.id, correct=bool(scored and scored.correct), f1=scored.f1 if scored else None,
+            id=item.id, correct=bool(scored and scored.correct), f1=f1,
             latency_s=round(float(getattr(pred, "latency_s", 0.0)), 3), prediction=_prediction_text(goldset, pred),
             detail=error or (scored.detail if scored else None),
         )

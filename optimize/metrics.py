@@ -3,8 +3,8 @@
 These run inside the server and optimizer processes on model output, so nothing here evaluates
 text: math answers go through the whitelisting parser in `sme_mcp.tools.parse` (never SymPy's
 ``sympify``, which calls ``eval``), symbolic simplification runs in a killable
-`SympyWorkerPool` worker, and code runs in `sme_mcp.tools.sandbox`. Every check returns a plain
-"no" on any error instead of raising.
+`SympyWorkerPool` worker, and code runs in `sme_mcp.tools.sandbox` under the test harness of
+`sme_mcp.tools.test_harness`. Every check returns a plain "no" on any error instead of raising.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sympy as sp
 
 from sme_mcp.tools.markdown import strip_fences
 from sme_mcp.tools.parse import CONSTANTS, FUNCTIONS, MAX_INPUT_CHARS, ParseError, parse_expression
-from sme_mcp.tools.sandbox import run_python
+from sme_mcp.tools.test_harness import run_tests
 from sme_mcp.tools.worker import ComputeError, SympyWorkerPool
 
 log = logging.getLogger(__name__)
@@ -80,32 +80,30 @@ def token_f1(pred: str, aliases: str | Iterable[str]) -> float:
 # ---------------------------------------------------------------------------------------------
 
 def code_passes(code: str, tests: list[str], setup: str = "", timeout_s: float = 10) -> tuple[bool, str]:
-    """Runs ``code``, then ``setup``, then the ``tests`` asserts as one sandboxed program.
+    """Runs ``code``, then ``setup``, then each of the ``tests`` in the sandboxed test harness.
+
+    The code is loaded as a module (not ``__main__``), an early exit or a crash counts as a failure,
+    and a custom object never equals a plain value in the tests (see `sme_mcp.tools.test_harness`).
 
     Args:
         code: The candidate solution (a Markdown code fence around it is removed).
         tests: Assert statements, e.g. MBPP's ``test_list``.
         setup: Code the tests need after the solution is defined (MBPP's ``test_setup_code``).
-        timeout_s: Wall-clock limit for the whole program.
+        timeout_s: Wall-clock limit for the whole run.
 
     Returns:
-        (passed, detail): detail says how many tests passed or shows the end of the error.
+        (passed, detail): detail is ``all 3 tests passed`` or says what failed, e.g.
+        ``2 of 3 tests passed; failed: assert f(2) == 4 (AssertionError: 3 == 4 is False)``.
     """
     if not isinstance(code, str) or not code.strip():
         return False, "no code"
     if not tests:
         return False, "no tests to run"
-    program = "\n\n".join([strip_fences(code), setup or "", *tests]) + "\n"
     try:
-        result = run_python(program, timeout_s=timeout_s)
+        run = run_tests(strip_fences(code), list(tests), setup or "", timeout_s=timeout_s)
     except (TypeError, ValueError) as exc:
         return False, f"not run: {exc}"
-    if result.ok:
-        return True, f"all {len(tests)} tests passed"
-    if result.killed_reason:
-        return False, f"stopped: {result.killed_reason}"
-    tail = "\n".join(result.stderr.strip().splitlines()[-12:])
-    return False, f"failed (exit status {result.returncode}):\n{tail}"
+    return run.passed, run.summary()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,7 +264,7 @@ class _Item:
 @dataclass(frozen=True)
 class _Answer:
     items: tuple[_Item, ...]
-    constant: bool  # had a "+ C" (an indefinite integral)
+    constant: bool  # ended in "+ C" (an indefinite integral)
 
 
 def _drop_unit_words(text: str) -> str:
@@ -307,12 +305,14 @@ def _item(raw: str) -> _Item | None:
     return _Item(text=text, name=name, decimal=bool(re.search(r"\d\.\d", text)))
 
 
-def _normalize(answer: str) -> _Answer | None:
+def _normalize(answer: str, strip_constant: bool = True) -> _Answer | None:
+    """Splits an answer into items; a trailing ``+ C`` is noted and, if `strip_constant`, removed."""
     text = _latex_to_plain(_extract(answer))
     text = text.replace("$", " ").replace("%", " ").replace("°", " ").replace("×", "*").replace("−", "-")
     text = _THOUSANDS.sub("", text).strip().rstrip(".").strip()
     constant = bool(_CONSTANT_TERM.search(text))
-    text = _CONSTANT_TERM.sub("", text)
+    if strip_constant:
+        text = _CONSTANT_TERM.sub("", text)
     raw_items = [p for p in _split_top(text) if p]
     if len(raw_items) == 1:  # "x = 2 or x = 3"
         raw_items = [p.strip() for p in re.split(r"\s+(?:or|and)\s+", raw_items[0]) if p.strip()]
@@ -441,10 +441,16 @@ def math_equivalent(
     """True if a free-form math answer means the same as the gold answer.
 
     Handles ``$15``, ``15.0``, ``15 dollars``, ``1,000``, ``x = 5``, "The answer is 12",
-    ``\\boxed{}`` and simple LaTeX; ``+ C`` on either side accepts any constant difference (an
-    indefinite integral); ``2, 3`` and ``x = 3; x = 2`` compare as sets. When the final answer
-    cannot be parsed and the gold is a number, the first number after the last "answer is" (or
-    else the last number in the output) is used, as GSM8K evaluations usually do.
+    ``\\boxed{}`` and simple LaTeX; ``2, 3`` and ``x = 3; x = 2`` compare as sets.
+
+    Only the gold decides whether a constant difference is accepted: a gold ending in ``+ C`` (an
+    indefinite integral) accepts any antiderivative, written with or without its own ``+ C``
+    (``x**3/3 + 5 + C`` and ``x**3/3`` both match ``x**3/3 + C``). A prediction's ``+ C`` never
+    widens equality: against a gold without one it stays part of the expression, with ``C`` a free
+    symbol, so ``6*x + C`` does not match ``6*x + 2``, nor ``18 + C`` the number ``18``.
+
+    When the final answer cannot be parsed and the gold is a number, the first number after the
+    last "answer is" (or else the last number in the output) is used, as GSM8K evaluations usually do.
 
     Args:
         pred: The model's answer, possibly with working before it.
@@ -461,10 +467,10 @@ def math_equivalent(
         gold_answer = _normalize(gold)
         if gold_answer is None:
             return False
-        pred_answer = _normalize(pred)
+        # A "+ C" is notation to drop only where the gold is an antiderivative too.
+        pred_answer = _normalize(pred, strip_constant=gold_answer.constant)
         gold_items = _dedupe(gold_answer.items)
-        constant = gold_answer.constant or (pred_answer is not None and pred_answer.constant)
-        cmp = _Comparer(pool or get_worker_pool(), timeout_s, constant)
+        cmp = _Comparer(pool or get_worker_pool(), timeout_s, gold_answer.constant)
         if pred_answer is not None and all(_parse(i.text) is not None for i in pred_answer.items):
             return _match_sets(cmp, _dedupe(pred_answer.items), gold_items)
         gold_value = _parse(gold_items[0].text) if len(gold_items) == 1 else None

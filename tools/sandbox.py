@@ -58,7 +58,8 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 MAX_CODE_CHARS = 200_000
-MAX_OUTPUT_CHARS = 6_000  # per stream; the head and the tail are kept, since errors come last
+MAX_OUTPUT_CHARS = 6_000  # per stream by default; the head and the tail are kept, since errors come last
+MAX_STDIN_CHARS = 1_000_000
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_OPEN_FILES = 64
 MIN_MEMORY_MB = 64
@@ -256,12 +257,12 @@ def isolation() -> tuple[str, tuple[str, ...]]:
     return "none", ()
 
 
-def _read_capped(f: tempfile._TemporaryFileWrapper) -> str:  # type: ignore[type-arg]
+def _read_capped(f: tempfile._TemporaryFileWrapper, limit: int) -> str:  # type: ignore[type-arg]
     f.seek(0, os.SEEK_END)
     size = f.tell()
     f.seek(0)
-    half = MAX_OUTPUT_CHARS // 2
-    if size <= MAX_OUTPUT_CHARS:
+    half = limit // 2
+    if size <= limit:
         return f.read().decode("utf-8", errors="replace")
     head = f.read(half).decode("utf-8", errors="replace")
     f.seek(size - half)
@@ -308,13 +309,18 @@ def _killed_reason(returncode: int, timed_out: bool, timeout_s: float) -> str | 
     return None
 
 
-def run_python(code: str, *, timeout_s: float = 10, memory_mb: int = 512) -> SandboxResult:
+def run_python(
+    code: str, *, timeout_s: float = 10, memory_mb: int = 512, stdin: str | None = None,
+    max_output_chars: int = MAX_OUTPUT_CHARS,
+) -> SandboxResult:
     """Runs a Python program in a sandboxed child process and returns what happened.
 
     Args:
         code: The complete program text; it runs as ``__main__`` in an empty temporary directory.
         timeout_s: Wall-clock seconds before the whole process group is SIGKILLed.
         memory_mb: Address-space limit of the child (RLIMIT_AS).
+        stdin: Text the program can read from standard input (UTF-8); by default it reads nothing.
+        max_output_chars: How much of each output stream is kept (head and tail).
 
     Returns:
         A `SandboxResult`; refusals by the sandbox show up as ``PermissionError`` in ``stderr``.
@@ -331,6 +337,10 @@ def run_python(code: str, *, timeout_s: float = 10, memory_mb: int = 512) -> San
         raise ValueError("timeout_s must be in (0, 600]")
     if memory_mb < MIN_MEMORY_MB:
         raise ValueError(f"memory_mb must be at least {MIN_MEMORY_MB}")
+    if stdin is not None and (not isinstance(stdin, str) or len(stdin) > MAX_STDIN_CHARS):
+        raise ValueError(f"stdin must be a string of at most {MAX_STDIN_CHARS} characters")
+    if not 2 <= max_output_chars <= MAX_FILE_BYTES:
+        raise ValueError(f"max_output_chars must be in [2, {MAX_FILE_BYTES}]")
 
     name, prefix = isolation()
     cpu_s = math.ceil(timeout_s) + 1
@@ -343,12 +353,16 @@ def run_python(code: str, *, timeout_s: float = 10, memory_mb: int = 512) -> San
         argv = [*prefix, _interpreter(), "-I", "-B", "-c", _PRELUDE,
                 main_path, str(memory_mb), str(cpu_s), str(MAX_FILE_BYTES), str(MAX_OPEN_FILES)]
         env = {**_ENV, "HOME": workdir, "TMPDIR": workdir}
-        # Output goes to anonymous files, not pipes: RLIMIT_FSIZE caps them, so a print loop
-        # cannot fill the server's memory, and nothing can deadlock on a full pipe.
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        # Input and output go through anonymous files, not pipes: RLIMIT_FSIZE caps the output, so
+        # a print loop cannot fill the server's memory, and nothing can deadlock on a full pipe.
+        with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            if stdin is not None:
+                inp.write(stdin.encode("utf-8", errors="replace"))
+                inp.seek(0)
             try:
                 proc = subprocess.Popen(
-                    argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                    argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL if stdin is None else inp,
+                    stdout=out, stderr=err,
                     start_new_session=True, close_fds=True,
                 )
             except OSError as exc:
@@ -360,7 +374,7 @@ def run_python(code: str, *, timeout_s: float = 10, memory_mb: int = 512) -> San
                 # Always, not only on timeout: anything the program left running in its group dies too.
                 _stop(proc)
             returncode = proc.returncode
-            stdout, stderr = _read_capped(out), _read_capped(err)
+            stdout, stderr = _read_capped(out, max_output_chars), _read_capped(err, max_output_chars)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return SandboxResult(

@@ -139,3 +139,32 @@ def test_the_receipt_names_the_program_the_run_used_not_one_activated_during_it(
     service.reload("math")
     third, _ = run_eval(service, "math", path=goldset, write=False)
     assert third.program_version == service.programs.active("math").version
+
+
+def test_an_errored_general_item_counts_as_f1_zero_in_mean_f1(tmp_path):
+    from types import SimpleNamespace
+
+    from sme_mcp.optimize.evaluate import run_eval
+
+    path = tmp_path / "general.jsonl"
+    rows = [("g0", "Who wrote Hamlet?", "William Shakespeare"), ("g1", "Capital of France?", "Paris")]
+    path.write_text("".join(
+        json.dumps({"id": i, "domain": "general", "question": q, "answer": a, "answers": [a]}) + "\n"
+        for i, q, a in rows
+    ))
+
+    def ask(question: str, domain: str) -> SimpleNamespace:
+        if question.startswith("Capital"):
+            raise RuntimeError("the LM call failed")
+        return SimpleNamespace(answer="William Shakespeare", code="")
+
+    fake = SimpleNamespace(  # only what run_eval touches when it writes no receipt
+        settings=SimpleNamespace(eval_thresholds={}), program_version=lambda goldset: None, ask=ask,
+        describe_lm=lambda goldset: {},
+    )
+    report, items = run_eval(fake, "general", path=path, write=False)
+    by_id = {r.id: r for r in items}
+    assert by_id["g0"].f1 == 1.0 and by_id["g0"].correct
+    assert by_id["g1"].f1 == 0.0 and not by_id["g1"].correct and "RuntimeError" in by_id["g1"].detail
+    assert report.n == 2 and report.correct == 1
+    assert report.mean_f1 == 0.5  # was 1.0: the errored item was left out of the mean

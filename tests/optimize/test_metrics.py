@@ -28,7 +28,6 @@ from sme_mcp.optimize.metrics import code_passes, exact_match, math_equivalent, 
         ("\\frac{3}{4}", "0.75"),
         ("1 1/2", "3/2"),
         ("3.14159", "pi"),
-        ("x**2/2 + C", "x**2/2"),
         ("x^2/2", "x**2/2 + C"),
         ("sin(x)**2/2 + C", "-cos(x)**2/2 + C"),  # differs from the gold by the constant 1/2
         ("sin(x)**2+cos(x)**2", "1"),
@@ -55,6 +54,7 @@ def test_equivalent_answers(pred, gold):
         ("150", "15"),
         ("1/3", "0.333"),
         ("x**2/2 + 1", "x**2/2"),  # no "+ C" anywhere, so a constant difference counts
+        ("x**2/2 + C", "x**2/2"),  # the gold is no antiderivative, so C is a free symbol here
         ("3*x**2 + 5", "3*x**2"),
         ("x**3", "x**2"),
         ("sin(x)", "cos(x)"),
@@ -71,6 +71,42 @@ def test_equivalent_answers(pred, gold):
 )
 def test_different_answers(pred, gold):
     assert not math_equivalent(pred, gold)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        ("pi + C", "18"),
+        ("The answer is pi + C", "540"),
+        ("6*x + C", "6*x + 2"),
+        ("3*x**2 + 7 + C", "3*x**2"),
+        ("18 + C", "18"),  # a number plus an arbitrary constant is not that number
+        ("\\boxed{\\pi + C}", "18"),
+        ("x + C", "x + 1"),
+    ],
+)
+def test_a_constant_in_the_prediction_never_widens_equality(pred, gold):
+    # These were all True while a "+ C" in the prediction switched on constant tolerance.
+    assert not math_equivalent(pred, gold)
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        ("x**3/3 + 5 + C", "x**3/3 + C"),  # antiderivatives of the same function
+        ("x**3/3 + C", "x**3/3 + C"),
+        ("x**3/3 + C_1", "x**3/3 + C"),
+        ("x**3/3", "x**3/3 + C"),  # an antiderivative without its "+ C" is still accepted
+        ("x**3/3 + 7", "x**3/3 + C"),
+    ],
+)
+def test_a_gold_antiderivative_accepts_any_constant(pred, gold):
+    assert math_equivalent(pred, gold)
+
+
+def test_a_gold_antiderivative_still_needs_the_right_function():
+    assert not math_equivalent("x**3 + C", "x**3/3 + C")
+    assert not math_equivalent("x**3/3 + x + C", "x**3/3 + C")
 
 
 def test_non_strings_are_false():
@@ -139,6 +175,62 @@ def test_code_cannot_touch_the_host(tmp_path):
     ok, _ = code_passes(code, ["assert f() == 1"])
     assert not ok
     assert not target.exists()
+
+
+_FAILING_ASSERT = ["assert f(1) == 5"]
+
+_EARLY_EXITS_AND_FAKES = {
+    "sys.exit(0)": "import sys\ndef f(x):\n    return 0\nsys.exit(0)\n",
+    "exit()": "def f(x):\n    return 0\nexit()\n",
+    "raise SystemExit": "def f(x):\n    return 0\nraise SystemExit\n",
+    "os._exit(0)": "import os\ndef f(x):\n    return 0\nos._exit(0)\n",
+    "os._exit in the function": "import os\ndef f(x):\n    os._exit(0)\n",
+    "SystemExit in the function": "def f(x):\n    raise SystemExit(0)\n",
+    "atexit os._exit": "import atexit, os\natexit.register(os._exit, 0)\ndef f(x):\n    return 0\n",
+    "unittest.main()": (
+        "import unittest\ndef f(x):\n    return 0\n"
+        "class T(unittest.TestCase):\n    def test(self):\n        pass\n"
+        "if __name__ == '__main__':\n    unittest.main()\n"
+    ),
+    "__eq__ always True": "class A:\n def __eq__(s,o): return True\ndef f(x): return A()\n",
+    "int subclass __eq__": "class I(int):\n    def __eq__(s, o):\n        return True\n    __hash__ = int.__hash__\n"
+                           "def f(x):\n    return I(0)\n",
+}
+
+
+@pytest.mark.parametrize("trick", sorted(_EARLY_EXITS_AND_FAKES))
+def test_code_that_exits_early_or_fakes_equality_does_not_pass(trick):
+    # Each of these passed while exit status 0 of the concatenated program counted as a pass.
+    ok, detail = code_passes(_EARLY_EXITS_AND_FAKES[trick], _FAILING_ASSERT)
+    assert not ok, detail
+    assert "0 of 1 tests passed" in detail
+
+
+def test_a_correct_solution_with_unittest_main_under_a_main_guard_passes():
+    code = (
+        "import unittest\n\ndef add(a, b):\n    return a + b\n\n"
+        "class TestAdd(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(1, 2), 3)\n\n"
+        "if __name__ == '__main__':\n    unittest.main()\n"
+    )
+    assert code_passes(code, ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]) == (True, "all 2 tests passed")
+
+
+def test_code_detail_names_the_failed_tests_and_counts_the_rest():
+    code = "def square(x):\n    return x * x if x < 3 else x + x\n"
+    tests = ["assert square(1) == 1", "assert square(2) == 4", "assert square(4) == 16"]
+    ok, detail = code_passes(code, tests)
+    assert not ok
+    assert detail == "2 of 3 tests passed; failed: assert square(4) == 16 (AssertionError: 8 == 16 is False)"
+
+
+def test_gold_reference_solutions_pass():
+    import json
+
+    path = Path(__file__).resolve().parents[2] / "goldsets" / "code" / "dev.jsonl"
+    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()][:10]
+    for item in items:
+        ok, detail = code_passes(item["answer"], item["tests"], item["setup"])
+        assert ok, (item["id"], detail)
 
 
 def test_code_without_tests_does_not_pass():
