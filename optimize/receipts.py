@@ -17,19 +17,36 @@ from sme_mcp.tools.files import atomic_write_text
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json$")
 
 
-def git_commit() -> str | None:
-    """The checkout's commit, with `-dirty` when tracked files have uncommitted changes."""
+# Untracked files here change what a run runs (an uncommitted compiled/ program, a new module or gold set), so
+# they make the checkout dirty; untracked files elsewhere (receipts/, data) are what runs produce.
+PROJECT_PATHS = ("experts", "server", "tools", "optimize", "compiled", "goldsets", "scripts", "bench",
+                 "pyproject.toml")
+
+
+def git_commit(repo: Path | None = None) -> str | None:
+    """The checkout's commit, with `-dirty` when it differs from that commit.
+
+    Dirty means a tracked file has uncommitted changes, or an untracked (and not ignored) file sits
+    under one of `PROJECT_PATHS`.
+
+    Args:
+        repo: The checkout; this project's own by default.
+    """
+    cwd = repo or REPO_DIR
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)
+
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_DIR, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_DIR, capture_output=True, text=True,
-            timeout=5,
-        )
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return None
+        tracked = git("status", "--porcelain", "--untracked-files=no")
+        untracked = git("ls-files", "--others", "--exclude-standard", "--", *PROJECT_PATHS)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    if head.returncode != 0:
-        return None
-    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    dirty = tracked.stdout.strip() or untracked.stdout.strip()
+    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def environment() -> dict[str, Any]:
@@ -98,6 +115,13 @@ def apply_errata(directory: Path, receipts: list[dict[str, Any]]) -> list[dict[s
     A receipt is never edited after the fact; when a bug wrote a wrong field, the correction goes in
     `errata.jsonl` (receipt, dotted field, recorded and corrected value, reason, evidence), and the
     tables and charts show the corrected value with the erratum attached as `_errata`.
+
+    A receipt may have several errata, applied in file order; a later erratum of a field that an
+    earlier one corrected names that correction as its `recorded` value.
+
+    Raises:
+        ValueError: An erratum's `recorded` value is not what the receipt holds (the erratum is wrong,
+            or it was applied twice), or its field is not in the receipt.
     """
     path = directory / "errata.jsonl"
     if not path.is_file():
@@ -113,7 +137,9 @@ def apply_errata(directory: Path, receipts: list[dict[str, Any]]) -> list[dict[s
         *parents, leaf = erratum["field"].split(".")
         node = target
         for key in parents:
-            node = node[key]
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise ValueError(f"erratum for {erratum['receipt']}: the receipt has no {erratum['field']}")
         if node.get(leaf) != erratum["recorded"]:
             raise ValueError(f"erratum for {erratum['receipt']} expects {erratum['field']} = {erratum['recorded']!r}")
         node[leaf] = erratum["corrected"]
@@ -133,3 +159,16 @@ def read_receipt(directory: Path, name: str) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no receipt named {name}")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_receipt_with_errata(directory: Path, name: str) -> dict[str, Any]:
+    """Reads one receipt like `read_receipt`, with its errata from `errata.jsonl` applied.
+
+    Corrected fields hold the corrected value, and `_errata` lists the errata applied (absent when
+    there are none); the file stays as written.
+    """
+    body = read_receipt(directory, name)
+    body["_name"] = name
+    apply_errata(directory, [body])
+    del body["_name"]
+    return body

@@ -2,9 +2,10 @@
 
 For each gold set it shows its largest holdout evaluations, oldest first, each with the commit
 it ran (so a change to an expert shows as a new row beside the old score), every optimization run
-(baseline -> candidate on its holdout items, with intervals and McNemar p), and the evaluations of
+(baseline -> candidate on its holdout items, with intervals, McNemar p and commit), and the evaluations of
 other gold-set files (`--goldset PATH`), such as the general expert on the demo corpus with and
-without retrieval.
+without retrieval. A commit keeps its `-dirty` mark; a field corrected in receipts/errata.jsonl is
+shown corrected, marked `*`, with the reason and evidence below its table.
 
     .venv/bin/python scripts/receipts_table.py          # rewrite the README section
     .venv/bin/python scripts/receipts_table.py --check  # exit 1 if the README is out of date
@@ -27,12 +28,51 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
+def _commit(value: str | None) -> str:
+    """A commit shortened to 7 characters, keeping the `-dirty` mark of an uncommitted working tree."""
+    if not value:
+        return "?"
+    return value[:7] + ("-dirty" if value.endswith("-dirty") else "")
+
+
+def _marked(r: dict, field: str, cell: str) -> str:
+    """`cell` with `*` when an erratum corrected `field` (a dotted receipt field) of receipt `r`."""
+    return cell + ("*" if any(e["field"] == field for e in r.get("_errata", [])) else "")
+
+
+def _link(r: dict, shown: tuple[str, ...]) -> str:
+    """The receipt's link, marked `*` when an erratum corrected a field that has no column of its own."""
+    hidden = any(e["field"] not in shown for e in r.get("_errata", []))
+    return f"[{r['_name']}](receipts/{r['_name']}){'*' if hidden else ''}"
+
+
+def _value(field: str, value: object) -> str:
+    return f"`{_commit(value)}`" if field == "git_commit" and isinstance(value, str) else f"`{value!r}`"
+
+
+def _notes(rows: list[dict]) -> list[str]:
+    """The errata of the receipts in a table, once per (field, reason), each receipt with its evidence."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        for e in r.get("_errata", []):
+            groups.setdefault((e["field"], e["reason"]), []).append(
+                f"  - `{r['_name']}`: {_value(e['field'], e['recorded'])} corrected to "
+                f"{_value(e['field'], e['corrected'])}. Evidence: {e['evidence']}."
+            )
+    if not groups:
+        return []
+    lines = ["", "\\* corrected by `receipts/errata.jsonl` (the receipt files stay as written):", ""]
+    for (field, reason), items in groups.items():
+        lines += [f"- {field}: {reason}", *items]
+    return lines
+
+
 def table(receipts: list[dict]) -> str:
     lines = [
         "| gold set | program | commit | holdout n | score % | 95% CI % | model | receipt |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    notes: list[str] = []
+    shown: list[dict] = []
     for name in GOLDSETS:
         evals = [r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
                  and r["report"]["split"] == "holdout"]
@@ -43,31 +83,31 @@ def table(receipts: list[dict]) -> str:
         for r in sorted((r for r in evals if r["report"]["n"] == largest), key=lambda r: r["created_at"]):
             rep = r["report"]
             extra = f" (token F1 {_pct(rep['mean_f1'])})" if rep.get("mean_f1") is not None else ""
-            mark = "*" if r.get("_errata") else ""
-            notes += [f"\\* `{r['_name']}`: {e['field']} corrected from {e['recorded']!r} to {e['corrected']!r}: "
-                      f"{e['reason']} Evidence: {e['evidence']}." for e in r.get("_errata", [])]
-            program = f"{rep['program_version'] or 'base'}{mark}"
+            program = _marked(r, "report.program_version", rep["program_version"] or "base")
+            commit = _marked(r, "git_commit", _commit(r.get("git_commit")))
             lines.append(
-                f"| {name} | {program} | {(r.get('git_commit') or '?')[:7]} | {_n(rep)} | "
+                f"| {name} | {program} | {commit} | {_n(rep)} | "
                 f"{_pct(rep['score'])}{extra} | {_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | "
-                f"{rep['lm'].get('model_file', '?')} | [{r['_name']}](receipts/{r['_name']}) |"
+                f"{rep['lm'].get('model_file', '?')} | {_link(r, ('report.program_version', 'git_commit'))} |"
             )
-    if notes:
-        lines += ["", *notes]
-    optimizations = [r for r in receipts if r["kind"] == "optimize"]
+            shown.append(r)
+    lines += _notes(shown)
+    optimizations = sorted((r for r in receipts if r["kind"] == "optimize"), key=lambda r: r["created_at"])
     if optimizations:
-        lines += ["", "| gold set | optimizer | holdout n | baseline % (CI) | candidate % (CI) | delta | McNemar p | "
-                  "promoted | receipt |", "|---|---|---|---|---|---|---|---|---|"]
-        for r in sorted(optimizations, key=lambda r: r["created_at"]):
+        lines += ["", "| gold set | optimizer | commit | holdout n | baseline % (CI) | candidate % (CI) | delta | "
+                  "McNemar p | promoted | receipt |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in optimizations:
             rep, req = r["report"], r["report"]["request"]
             b, c = rep["baseline"], rep["candidate"]
-            link = f"[{r['_name']}](receipts/{r['_name']})"
+            link = _link(r, ("git_commit",))
             lines.append(
-                f"| {req['goldset']} | {req['optimizer']}/{req['budget']} | {c['n']} | "
+                f"| {req['goldset']} | {req['optimizer']}/{req['budget']} | "
+                f"{_marked(r, 'git_commit', _commit(r.get('git_commit')))} | {c['n']} | "
                 f"{_pct(b['score'])} ({_pct(b['ci_low'])}–{_pct(b['ci_high'])}) | "
                 f"{_pct(c['score'])} ({_pct(c['ci_low'])}–{_pct(c['ci_high'])}) | {100 * rep['delta']:+.1f} | "
                 f"{rep['mcnemar']['p']:.3g} | {'yes' if rep['promoted'] else 'no'} | {link} |"
             )
+        lines += _notes(optimizations)
     customs: dict[tuple, dict] = {}
     for r in sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["split"] == "custom"),
                     key=lambda r: r["created_at"]):
@@ -84,7 +124,8 @@ def table(receipts: list[dict]) -> str:
             f1 = _pct(rep["mean_f1"]) if rep.get("mean_f1") is not None else "–"
             lines.append(f"| `{path}` | {goldset} ({rep['program_version'] or 'base'}) | {retrieval} | {_n(rep)} | "
                          f"{_pct(rep['score'])} | {_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | {f1} | "
-                         f"[{r['_name']}](receipts/{r['_name']}) |")
+                         f"{_link(r, ())} |")
+        lines += _notes(list(customs.values()))
     return "\n".join(lines)
 
 

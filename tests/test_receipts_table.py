@@ -88,3 +88,47 @@ def test_the_committed_errata_apply_to_committed_receipts():
     names = {json.loads(line)["receipt"] for line in errata.read_text().splitlines() if line.strip()}
     loaded = {r["_name"]: r for r in load_receipts(ROOT / "receipts")}
     assert names <= set(loaded) and all(loaded[n].get("_errata") for n in names)
+
+
+def _holdout(name: str, created: str, commit: str, goldset: str = "router") -> dict:
+    body = _eval_receipt(name, created, 200, 100, f"/x/goldsets/{goldset}/holdout.jsonl", None)
+    body["report"].update(goldset=goldset, split="holdout", mean_f1=None)
+    return body | {"git_commit": commit}
+
+
+def test_a_dirty_commit_stays_dirty_in_the_table():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    rows = table([_holdout("a.json", "2026-11-22T01:00:00Z", commit + "-dirty"),
+                  _holdout("b.json", "2026-11-22T02:00:00Z", commit)]).splitlines()
+    assert "| 0123456-dirty |" in next(r for r in rows if "a.json" in r)
+    assert "| 0123456 |" in next(r for r in rows if "b.json" in r)
+
+
+def test_a_corrected_commit_is_shown_marked_with_its_reason_and_evidence(tmp_path):
+    import json
+
+    from sme_mcp.optimize.receipts import load_receipts
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    (tmp_path / "r.json").write_text(json.dumps(_holdout("r.json", "2026-11-22T01:00:00Z", "f" * 40 + "-dirty")))
+    (tmp_path / "errata.jsonl").write_text(json.dumps(
+        {"receipt": "r.json", "field": "git_commit", "recorded": "f" * 40 + "-dirty", "corrected": "e" * 40,
+         "reason": "the commit at the end of the run.", "evidence": "git log"}) + "\n")
+    text = table(load_receipts(tmp_path))
+    row = next(line for line in text.splitlines() if "r.json" in line and line.startswith("| router"))
+    assert "| eeeeeee* |" in row and "| base |" in row  # the mark sits on the corrected column
+    assert "- git_commit: the commit at the end of the run." in text
+    assert "`r.json`: `fffffff-dirty` corrected to `eeeeeee`. Evidence: git log." in text
+
+
+def test_the_readme_shows_the_commits_at_run_start():
+    readme = (ROOT / "README.md").read_text()
+    # Recorded as the commits at the end of these runs (67edfcd, 243595f); corrected in receipts/errata.jsonl.
+    assert "| router | base | 36e7b48* |" in readme
+    assert "| code | base | 254b202* |" in readme
+    assert "| router | bootstrap/light | 3fcca35* |" in readme

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import signal
 import threading
@@ -18,6 +17,7 @@ from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import build_server
 from sme_mcp.server.local_lm import LocalServer
 from sme_mcp.tools.parse import parse_expression
+from sme_mcp.tools.sandbox import run_python
 
 
 def local_only(settings: Settings, *extra: LMSpec) -> Settings:
@@ -56,22 +56,41 @@ async def test_symbolic_question_is_routed_to_math_and_solved_with_react_tools(s
     assert sp.simplify(got - sp.diff(x**3 * sp.sin(x), x)) == 0
 
 
-def test_code_question_returns_python_that_parses(service):
+# Run in the sandbox with the generated code: loads it as a module (so a `__main__` demo block does not run),
+# then checks the behaviour the question asks for.
+PALINDROME_CHECKS = """
+namespace = {"__name__": "generated"}
+exec(compile(CODE, "generated.py", "exec"), namespace)
+for s, expected in [("racecar", True), ("Racecar", True), ("AbBa", True), ("a", True),
+                    ("python", False), ("ab", False), ("Abca", False)]:
+    got = namespace["is_palindrome"](s)
+    assert got == expected, f"is_palindrome({s!r}) returned {got!r}, expected {expected!r}"
+print("checks passed")
+"""
+
+
+def test_code_question_returns_python_that_does_what_was_asked(service):
     answer = service.ask(
         "Write a Python function is_palindrome(s) that returns True when the string s reads the same "
         "backwards, ignoring case.", domain="code",
     )
     assert answer.domain == "code" and answer.backend == "local"
+    assert answer.routed_by == "explicit" and answer.confidence is None  # nothing was routed
     assert answer.code and "def is_palindrome" in answer.code
-    ast.parse(answer.code)  # raises on syntax errors; nothing is executed
     assert answer.answer.startswith("```python")
+    result = run_python(f"CODE = {answer.code!r}\n{PALINDROME_CHECKS}", timeout_s=30)
+    assert result.ok and result.stdout.strip().endswith("checks passed"), (
+        f"generated code:\n{answer.code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
 
 
 def test_general_question(service):
     answer = service.ask("What is the capital city of France?")
     assert answer.domain == "general" and answer.routed_by == "router"
     assert "paris" in answer.answer.lower()
-    assert 0.0 <= (answer.confidence or 0.0) <= 1.0
+    # The router chose the domain, so it must say how sure it was: ExpertService.ask leaves confidence None
+    # only for an explicit domain or a failed router (routed_by "router_fallback"); an exact answer has 1.0.
+    assert answer.confidence is not None and 0.0 <= answer.confidence <= 1.0, answer.confidence
 
 
 def test_falls_back_to_the_next_backend_when_the_local_server_is_dead(model_settings, launch, tmp_path, monkeypatch):

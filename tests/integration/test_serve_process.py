@@ -44,29 +44,52 @@ def alive(pid: int) -> bool:
         return False
 
 
+async def serving(proc: subprocess.Popen[bytes], port: int, timeout: float = 120) -> None:
+    """Waits until `proc` accepts connections on `port` (uvicorn listens once the app has started up).
+
+    Only a refused connection (nothing listening yet) is retried; the server exiting fails at once.
+    """
+    with anyio.fail_after(timeout):
+        while True:
+            assert proc.poll() is None, f"sme-mcp serve exited with status {proc.returncode} before listening"
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return
+            except ConnectionRefusedError:
+                await anyio.sleep(0.2)
+
+
+async def local_lm(client: Client) -> dict:
+    out = await client.call_tool("list_experts", {})
+    assert not out.is_error, out.content
+    return out.structured_content["local_lm"]
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("how", ["sigterm", "sigkill"])
 async def test_no_orphans_after_the_server_exits(model_settings, tmp_path, how):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [SME_MCP, "serve", "--transport", "http", "--port", str(port)],
-        stderr=subprocess.DEVNULL, env={**os.environ, "SME_DATA_DIR": str(tmp_path)},
-    )
+    stderr = tmp_path / "serve.stderr"
+    with stderr.open("wb") as log:
+        proc = subprocess.Popen(
+            [SME_MCP, "serve", "--transport", "http", "--port", str(port)],
+            stderr=log, env={**os.environ, "SME_DATA_DIR": str(tmp_path / "data")},
+        )
     try:
-        with anyio.fail_after(300):
-            while True:
-                try:
-                    async with Client(f"http://127.0.0.1:{port}/mcp") as client:
-                        status = (await client.call_tool("list_experts", {})).structured_content["local_lm"]
-                        if status["state"] == "ready":
-                            out = await client.call_tool("integrate", {"expression": "x**2"})
-                            assert out.structured_content["result"] == "x**3/3"
-                            break
-                except Exception:
-                    pass
-                await anyio.sleep(1)
+        try:
+            await serving(proc, port)
+        except (AssertionError, TimeoutError) as exc:
+            tail = stderr.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{str(exc) or 'not listening in time'}; its stderr:\n{tail}") from None
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            with anyio.fail_after(300):
+                while (status := await local_lm(client))["state"] != "ready":
+                    assert status["state"] not in ("failed", "disabled"), status
+                    await anyio.sleep(1)
+            out = await client.call_tool("integrate", {"expression": "x**2"})
+        assert not out.is_error and out.structured_content["result"] == "x**3/3", out.content
         kids = children(proc.pid)
         assert any("llama-server" in cmd for cmd in kids.values()), kids
         assert any("sme_mcp.tools.worker" in cmd for cmd in kids.values()), kids

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 SME_MCP = str(Path(sys.executable).with_name("sme-mcp"))
 ITEMS = [("What is 2 + 2?", "4"), ("What is 1/2 + 1/3?", "5/6"), ("12 * 12", "144"), ("7 * 6", "41")]
@@ -60,17 +63,34 @@ def test_ask_without_backends_exits_2_and_says_what_to_set(tmp_path):
     assert "OPENAI_API_KEY is not set" in out.stderr and "disabled" in out.stderr
 
 
+def shipped_active(domain: str):
+    """The active version shipped in compiled/ for `domain`, as its metadata records it."""
+    from sme_mcp.experts.programs import ProgramStore
+    from sme_mcp.experts.settings import Settings
+
+    record = ProgramStore(Settings().shipped_programs_dir).active(domain)
+    assert record is not None, f"nothing shipped for {domain} in compiled/"
+    return record
+
+
 def test_rollback_lists_and_rejects_unknown_versions(tmp_path):
     env = {"SME_DATA_DIR": str(tmp_path)}
     listing = run("rollback", "--domain", "code", env=env)  # nothing shipped for code
     assert listing.returncode == 0 and "* base" in listing.stdout
     bad = run("rollback", "--domain", "code", "--version", "v7", env=env)
     assert bad.returncode == 2 and "no version 'v7'" in bad.stderr
-    math = run("rollback", "--domain", "math", env=env)
-    assert math.returncode == 0 and "* v1    promoted  holdout 0.7833" in math.stdout
-    # A fresh data dir starts from the router shipped in compiled/, which can be rolled back to base.
-    router = run("rollback", "--domain", "router", env=env)
-    assert router.returncode == 0 and "* v1    promoted  holdout 0.8333" in router.stdout
+    # A fresh data dir starts from the programs shipped in compiled/: the listing marks the shipped
+    # active version, with the score its metadata records.
+    for domain in ("math", "router"):
+        shipped = shipped_active(domain)
+        listing = run("rollback", "--domain", domain, env=env)
+        assert listing.returncode == 0, listing.stderr
+        (active,) = [line for line in listing.stdout.splitlines() if line.startswith("*")]
+        assert active.split()[:2] == ["*", shipped.version] and shipped.status in active, active
+        listed = re.search(r"holdout ([0-9.]+)", active)
+        assert listed and float(listed.group(1)) == pytest.approx(shipped.holdout_score, abs=5e-4), (active, shipped)
+        assert shipped.receipt in active, (active, shipped)
+    # The shipped router can be rolled back to base.
     assert run("rollback", "--domain", "router", "--version", "base", env=env).returncode == 0
     assert "* base" in run("rollback", "--domain", "router", env=env).stdout
 

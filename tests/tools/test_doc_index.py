@@ -236,7 +236,11 @@ def test_collections_and_errors(index: DocumentIndex, corpus: Path) -> None:
         index.search("a", "   ")
     with pytest.raises(DocumentIndexError, match="mode"):
         index.search("a", "etna", mode="semantic")  # type: ignore[arg-type]
-    assert index.search("a", "a \"quoted\" (query) with: AND OR * punctuation?", k=2, mode="fts") is not None
+    # Quotes, brackets and operators in a query neither raise nor match everything: none of these words is
+    # in the Etna article, so nothing is found; with some of its words, it is.
+    assert index.search("a", "a \"quoted\" (query) with: AND OR * punctuation?", k=2, mode="fts") == []
+    hits = index.search("a", "Etna: (active) \"volcano\" AND OR NOT * ~ ^ punctuation?", k=2, mode="fts")
+    assert [Path(h.source).name for h in hits] == ["etna.md"]
 
 
 def test_chunks_respect_size_overlap_and_paragraphs() -> None:
