@@ -100,7 +100,9 @@ def load_receipts(directory: Path, *, skip_unreadable: bool = False) -> list[dic
     for path in sorted(directory.glob("*.json")):
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            if not isinstance(body, dict):
+                raise ReceiptUnreadable(f"receipt {path.name} is not a JSON object")
+        except (OSError, ValueError, RecursionError):  # ValueError: not JSON, or not UTF-8 at all
             if skip_unreadable:
                 continue
             raise
@@ -151,14 +153,31 @@ def list_receipts(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.glob("*.json")) if directory.is_dir() else []
 
 
+class ReceiptUnreadable(FileNotFoundError):
+    """A receipt (or the errata file) exists but cannot be used; for a reader there is no usable receipt by
+    that name, so it is a FileNotFoundError, with a message that says what is wrong and what to do."""
+
+
 def read_receipt(directory: Path, name: str) -> dict[str, Any]:
-    """Reads one receipt by file name; refuses anything that is not a plain name in `directory`."""
+    """Reads one receipt by file name; refuses anything that is not a plain name in `directory`.
+
+    Raises:
+        FileNotFoundError: Not a receipt name, or no such receipt.
+        ReceiptUnreadable: The file is not readable JSON.
+    """
     if not _NAME.match(name):
         raise FileNotFoundError(f"not a receipt name: {name!r}")
     path = directory / name
     if not path.is_file():
         raise FileNotFoundError(f"no receipt named {name}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ReceiptUnreadable(f"receipt {name} cannot be read ({type(exc).__name__}); it is damaged: restore it "
+                                "from git or delete it") from exc
+    if not isinstance(body, dict):
+        raise ReceiptUnreadable(f"receipt {name} is not a JSON object; restore it from git or delete it")
+    return body
 
 
 def read_receipt_with_errata(directory: Path, name: str) -> dict[str, Any]:
@@ -166,9 +185,16 @@ def read_receipt_with_errata(directory: Path, name: str) -> dict[str, Any]:
 
     Corrected fields hold the corrected value, and `_errata` lists the errata applied (absent when
     there are none); the file stays as written.
+
+    Raises:
+        ReceiptUnreadable: Also when `errata.jsonl` cannot be read or does not fit the receipt.
     """
     body = read_receipt(directory, name)
     body["_name"] = name
-    apply_errata(directory, [body])
+    try:
+        apply_errata(directory, [body])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ReceiptUnreadable(f"the errata for receipt {name} cannot be applied ({type(exc).__name__}: "
+                                f"{str(exc)[:200]}); fix {directory / 'errata.jsonl'}") from exc
     del body["_name"]
     return body

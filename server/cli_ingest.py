@@ -13,7 +13,11 @@ from sme_mcp.tools.doc_index import DEFAULT_COLLECTION
 def add_ingest_parser(subparsers: Any) -> None:
     """Adds the `ingest` subcommand to the `sme-mcp` parser's subparsers."""
     p = subparsers.add_parser("ingest", help="index files or folders (text, Markdown, HTML) for retrieval")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (read recursively)")
+    # Run by the user, as the user: any path the user names is read, without the folder boundary and walk
+    # limits that the MCP tool ingest_documents applies to clients (SME_CLIENT_FILES__*).
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="files or folders (read recursively); any path you can read, unlike the MCP tool, which "
+                   "reads only the folders in SME_CLIENT_FILES__INGEST_ROOTS")
     p.add_argument("--collection", default=DEFAULT_COLLECTION,
                    help=f"collection to add to (default {DEFAULT_COLLECTION}, the one the general expert searches)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
@@ -28,11 +29,13 @@ from sme_mcp.tools.doc_index import (
     IngestReport,
 )
 from sme_mcp.tools.embedder import EmbedderMissing, EmbedderSettings
+from sme_mcp.tools.file_access import AccessDenied, AllowedFolders, WalkLimits
 
 if TYPE_CHECKING:
     from sme_mcp.experts.settings import Settings
 
 IndexFactory = Callable[[], DocumentIndex]
+log = logging.getLogger(__name__)
 
 
 class IngestDocuments(BaseModel):
@@ -41,10 +44,11 @@ class IngestDocuments(BaseModel):
         description=f"Collection to add to (created if new); '{DEFAULT_COLLECTION}' is the one the general "
         "expert searches",
     )
-    paths: list[str] = Field(
+    paths: list[Annotated[str, Field(max_length=4096)]] = Field(
         min_length=1, max_length=1000,
-        description="Absolute paths of files or folders on the server's machine; folders are read recursively. "
-        "Supported: .txt .md .markdown .rst .html .htm (and .pdf when pypdf is installed)",
+        description="Absolute paths of files or folders on the server's machine, inside the folders the server "
+        "allows; folders are read recursively. Supported: .txt .md .markdown .rst .html .htm (and .pdf when pypdf "
+        "is installed)",
     )
 
 
@@ -61,15 +65,16 @@ def default_index(settings: Settings, embedder: EmbedderSettings | None = None) 
     return doc_index.default_index(settings.data_dir, settings.cache_dir, embedder)
 
 
-def register_rag_tools(server: MCPServer, index_factory: IndexFactory,
-                       allowed_roots: Sequence[Path] | None = None) -> None:
+def register_rag_tools(server: MCPServer, index_factory: IndexFactory, allowed_roots: Sequence[Path] = (),
+                       walk_limits: WalkLimits | None = None) -> None:
     """Adds the document tools and resource to `server`.
 
     Args:
         server: The MCP server.
         index_factory: Builds the index on first use (the embedding model loads only when embedding).
-        allowed_roots: When given, only paths inside these folders may be ingested (for servers
-            reachable over HTTP, where a client should not read arbitrary files of the host).
+        allowed_roots: The only folders `ingest_documents` may read (resolved here, once; every named path,
+            with its symlinks and `..` resolved, must lie inside one). Empty: clients may ingest nothing.
+        walk_limits: Bounds on each call's folder walk (files, depth, seconds); default `WalkLimits()`.
     """
     # Imported here, not at module level, so that app.py can import this module at its top.
     from sme_mcp.server.app import add_model_tool
@@ -83,22 +88,22 @@ def register_rag_tools(server: MCPServer, index_factory: IndexFactory,
                 holder.append(index_factory())
             return holder[0]
 
-    roots = [Path(r).expanduser().resolve() for r in allowed_roots] if allowed_roots is not None else None
+    folders = AllowedFolders(allowed_roots, "SME_CLIENT_FILES__INGEST_ROOTS")
+    limits = walk_limits or WalkLimits()
 
-    def check_paths(paths: list[str]) -> None:
-        for raw in paths:
-            path = Path(raw).expanduser()
-            if not path.is_absolute():
-                raise ToolError(f"path {raw!r} is relative; give absolute paths (the server's working directory "
-                                "is not the client's)")
-            if roots is not None and not any(path.resolve().is_relative_to(root) for root in roots):
-                raise ToolError(f"path {raw!r} is outside the folders this server may read: "
-                                f"{', '.join(map(str, roots)) or 'none'}")
-        if not any(Path(raw).expanduser().exists() for raw in paths):
-            raise ToolError(f"none of the paths exists on the server's machine: {', '.join(paths)}")
+    def check_paths(paths: list[str]) -> list[Path]:
+        """The named paths resolved, each once; refused (before anything about them is looked at) when outside."""
+        resolved = list(dict.fromkeys(folders.resolve(raw) for raw in paths))
+        if not any(path.exists() for path in resolved):
+            raise ToolError(f"none of the paths exists on the server's machine: {', '.join(map(str, resolved))}; "
+                            f"the folders clients may ingest from are: {folders.describe()}")
+        return resolved
 
     async def ingest_documents(args: IngestDocuments, ctx: Context) -> IngestReport:
-        check_paths(args.paths)
+        try:
+            paths = check_paths(args.paths)
+        except AccessDenied as exc:
+            raise ToolError(str(exc)) from exc
         token = anyio.lowlevel.current_token()
         cancel = threading.Event()
 
@@ -108,30 +113,51 @@ def register_rag_tools(server: MCPServer, index_factory: IndexFactory,
                                       token=token)
 
         def work() -> IngestReport:
-            return get_index().ingest(args.collection, args.paths, progress=progress, cancel=cancel)
+            return get_index().ingest(args.collection, paths, progress=progress, cancel=cancel, folders=folders,
+                                      limits=limits)
 
         try:
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
         except (DocumentIndexError, EmbedderMissing) as exc:
             raise ToolError(str(exc)) from exc
         except OSError as exc:
-            raise ToolError(f"cannot write the document index: {exc}; check the data directory (SME_DATA_DIR) "
-                            "is writable and has space") from exc
+            raise ToolError(f"cannot write the document index: {exc.strerror or type(exc).__name__}; check that the "
+                            "data directory (SME_DATA_DIR) is writable and has space") from exc
+        except Exception as exc:  # never a bare "Error executing tool": say what failed and what to do
+            log.exception("ingest_documents failed unexpectedly")
+            raise ToolError(f"ingest_documents failed unexpectedly ({type(exc).__name__}); files indexed before the "
+                            "failure stay indexed. Try again; the server log has the details") from exc
         finally:
             cancel.set()  # on client cancellation the worker stops before its next file
 
     add_model_tool(
         server, "ingest_documents", IngestDocuments, ingest_documents, IngestReport,
         "Index files and folders (text, Markdown, HTML) into a document collection for retrieval: chunked, "
-        "embedded locally and full-text indexed. Unchanged files are skipped, changed ones replaced; unreadable "
-        "or unsupported files are listed with the reason. Sends progress per file.",
+        "embedded locally and full-text indexed. Only paths inside the folders this server allows are read "
+        f"({folders.describe()}). Unchanged files are skipped, changed ones replaced; unreadable or unsupported "
+        "files are listed with the reason. Sends progress per file.",
         ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
         with_context=True,
     )
 
+    def read_collections() -> list[CollectionInfo]:
+        try:
+            return get_index().collections()
+        except DocumentIndexError:
+            raise
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise DocumentIndexError(f"cannot read the document index{where}: {exc.strerror or type(exc).__name__}; "
+                                     "check the data directory (SME_DATA_DIR)") from exc
+        except Exception as exc:
+            log.exception("reading the document collections failed")
+            raise DocumentIndexError(f"reading the document collections failed ({type(exc).__name__}); the index "
+                                     "under the data directory may be damaged: re-ingest the documents into a new "
+                                     "collection. The server log has the details") from exc
+
     async def list_collections(args: NoInput) -> CollectionList:
         try:
-            return CollectionList(collections=await anyio.to_thread.run_sync(lambda: get_index().collections()))
+            return CollectionList(collections=await anyio.to_thread.run_sync(read_collections))
         except DocumentIndexError as exc:
             raise ToolError(str(exc)) from exc
 
@@ -144,4 +170,7 @@ def register_rag_tools(server: MCPServer, index_factory: IndexFactory,
     @server.resource("collection://index", name="collections", mime_type="application/json",
                      description="The document collections: name, files, chunks, embedding model")
     def collection_index() -> str:
-        return json.dumps([c.model_dump() for c in get_index().collections()], indent=1)
+        try:
+            return json.dumps([c.model_dump() for c in read_collections()], indent=1)
+        except DocumentIndexError as exc:
+            raise ResourceError(str(exc)) from exc

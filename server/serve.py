@@ -8,12 +8,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sme_mcp.experts.service import ExpertService
 from sme_mcp.experts.settings import Settings
 from sme_mcp.server.app import VERSION, build_server
 from sme_mcp.server.local_lm import LocalServer
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,11 @@ def serve(settings: Settings, transport: Transport = "stdio", host: str | None =
         local.start()
     try:
         if transport == "stdio":
-            server.run()
+            import anyio
+
+            from sme_mcp.server.stdio_transport import run_stdio
+
+            anyio.run(run_stdio, server)  # a malformed line gets a JSON-RPC error reply, as over HTTP
         else:
             host, port = host or settings.http.host, port or settings.http.port
             _print_connect_hints(transport, host, port, settings)
@@ -79,18 +86,44 @@ def _serve_http(server: object, settings: Settings, transport: Transport, host: 
         from sme_mcp.server.http_auth import BearerTokenMiddleware
 
         app = BearerTokenMiddleware(app, settings.http.token)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(http_config(app, settings, host, port)).run()
+
+
+def http_config(app: object, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """The uvicorn configuration: every connection must send a complete request within `request_timeout`,
+    idle keep-alive connections close after `keep_alive_timeout`, open connections are capped below the
+    descriptor limit, and floods of identical log messages are logged once a minute."""
+    import uvicorn
+
+    from sme_mcp.server.http_hardening import connection_cap, hardened_protocol, install_log_limits
+
+    http = settings.http
+    cap = connection_cap(http.max_connections)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning",
+        http=hardened_protocol(http.request_timeout, cap),
+        timeout_keep_alive=http.keep_alive_timeout,
+        # uvicorn answers 503 past this many connections or request tasks; the protocol's cap on connections
+        # comes first, so this only bounds tasks (a finished response's task can linger for a moment).
+        limit_concurrency=2 * cap + 16,
+        h11_max_incomplete_event_size=http.max_header_bytes,
+        backlog=max(16, min(2048, cap)),
+    )
+    install_log_limits()  # after uvicorn.Config, which (re)configures its loggers
+    return config
 
 
 def _print_connect_hints(transport: Transport, host: str, port: int, settings: Settings) -> None:
     exe = Path(sys.executable).with_name("sme-mcp")
     url = f"http://{host}:{port}" + ("/sse" if transport == "sse" else "/mcp")
     kind = "sse" if transport == "sse" else "http"
-    auth = f' --header "Authorization: Bearer {settings.http.token}"' if settings.http.token else ""
+    # Never the token itself: start-up output ends up in terminals, logs and screenshots.
+    auth = ' --header "Authorization: Bearer $SME_HTTP__TOKEN"' if settings.http.token else ""
     desktop = {"mcpServers": {"sme-mcp": {"command": str(exe), "args": ["serve"]}}}
     print(
         f"sme-mcp {VERSION}: {transport} transport on {url}"
-        + (" (bearer token required)" if settings.http.token else "") + "\n"
+        + (" (bearer token required; the hint below expects it in $SME_HTTP__TOKEN)" if settings.http.token
+           else "") + "\n"
         f"  MCP Inspector:  npx -y @modelcontextprotocol/inspector --cli {url} --transport {kind}{auth} "
         "--method tools/list\n"
         f"  Claude Desktop (stdio), in claude_desktop_config.json:\n    {json.dumps(desktop)}\n"

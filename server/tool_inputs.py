@@ -90,7 +90,9 @@ class RunEval(BaseModel):
     limit: int | None = Field(default=None, ge=1, le=100_000, description="Score only the first N items")
     threads: int = Field(default=1, ge=1, le=16, description="Items evaluated at once")
     goldset_path: str | None = Field(
-        default=None, max_length=4096, description="A JSONL file in the gold-set format, instead of the split"
+        default=None, max_length=4096,
+        description="Absolute path of a JSONL file in the gold-set format, instead of the split; it must lie inside "
+        "the folders the server allows for gold sets (by default its gold sets dir and demo corpus)",
     )
     write_receipt: bool = Field(default=True, description="Write a receipt under receipts/")
 

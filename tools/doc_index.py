@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import itertools
+import os
 import re
 import threading
 import time
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
+
+from sme_mcp.tools.file_access import UNLIMITED, AccessDenied, AllowedFolders, FileRefused, WalkLimits, read_bytes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,6 +46,7 @@ SearchMode = Literal["hybrid", "vector", "fts"]
 Fusion = Literal["rrf", "linear"]
 # Old table versions stay readable this long after a compaction, for searches already running.
 _KEEP_OLD_VERSIONS = timedelta(minutes=10)
+MAX_LISTED_SKIPPED = 500  # a report lists at most this many skipped files (the rest are counted)
 
 
 class Embedder(Protocol):
@@ -100,6 +105,11 @@ class IngestReport(BaseModel):
         default_factory=list,
         description="Files not indexed again because the same bytes are indexed under another path that still exists")
     skipped: list[FileProblem] = Field(default_factory=list, description="Files not indexed, with the reason")
+    skipped_not_listed: int = Field(default=0, description=f"Skipped files beyond the first {MAX_LISTED_SKIPPED}, "
+                                    "counted but not listed")
+    walk_limit: str | None = Field(
+        default=None, description="Set when a folder walk stopped at a limit (files, depth or time): what it did "
+        "not reach was neither indexed nor removed")
     chunks_written: int = 0
     documents: int = Field(default=0, description="Files in the collection after ingestion")
     chunks: int = Field(default=0, description="Chunks in the collection after ingestion")
@@ -412,15 +422,21 @@ class DocumentIndex:
 
     def ingest(self, collection: str, paths: Iterable[str | Path],
                progress: Callable[[int, int], None] | None = None,
-               cancel: threading.Event | None = None) -> IngestReport:
+               cancel: threading.Event | None = None, folders: AllowedFolders | None = None,
+               limits: WalkLimits = UNLIMITED) -> IngestReport:
         """Indexes files and folders (recursively; hidden entries are ignored) into `collection`.
 
         Args:
             collection: Collection name (letters, digits, '_' and '-'); created when new.
-            paths: Files or folders.
+            paths: Files or folders; a path named twice, or inside another named folder, is walked once.
             progress: Called as `progress(done, total)` after each file.
             cancel: When set, ingestion stops before the next file; files already written stay
                 indexed (and searchable), the rest is left as it was, and the report says `cancelled`.
+            folders: When given (paths a client named), only files that resolve inside these folders
+                are read: a link out of them is reported, not followed, and each file is opened with
+                the boundary checked on the open descriptor. The caller checks `paths` themselves.
+            limits: Bounds on the folder walk (files looked at, depth, seconds); the report's
+                `walk_limit` says when one was reached.
 
         Raises:
             DocumentIndexError: Bad collection name, or a collection embedded with another model.
@@ -428,7 +444,7 @@ class DocumentIndex:
         started = time.monotonic()
         _check_name(collection)
         report = IngestReport(collection=collection)
-        files, folders = self._walk(paths, report)
+        files, walked = self._walk(paths, report, folders, limits)
         with self._write_lock:
             table = self._open(collection, create=True)
             known = _known_files(table)
@@ -445,7 +461,7 @@ class DocumentIndex:
                         report.cancelled = True
                         pending = []
                         break
-                    item = self._prepare(path, known, gone, report)
+                    item = self._prepare(path, known, gone, report, folders)
                     if item is not None:
                         pending.append(item)
                         if sum(len(p.chunks) for p in pending) >= self.write_batch:
@@ -455,9 +471,9 @@ class DocumentIndex:
                         progress(done, len(files))
                 if pending:
                     self._write(table, pending, report)
-                if not report.cancelled:
+                if not report.cancelled and report.walk_limit is None:  # a cut-short walk proves no file gone
                     removed = sorted(s for sources in gone.values() for s in sources
-                                     if any(Path(s).is_relative_to(f) for f in folders))
+                                     if any(Path(s).is_relative_to(f) for f in walked))
                     if removed:
                         table.delete(f"doc_id IN ({_sql_list(_doc_id(s) for s in removed)})")
                         report.removed.extend(removed)
@@ -467,28 +483,48 @@ class DocumentIndex:
                     self._reindex(table)
             report.chunks = table.count_rows()
             report.documents = len(_known_files(table))
+        if len(report.skipped) > MAX_LISTED_SKIPPED:
+            report.skipped_not_listed = len(report.skipped) - MAX_LISTED_SKIPPED
+            del report.skipped[MAX_LISTED_SKIPPED:]
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
-    def _walk(self, paths: Iterable[str | Path], report: IngestReport) -> tuple[list[Path], list[Path]]:
-        """The files to ingest, and the folders among `paths` (resolved)."""
+    def _walk(self, paths: Iterable[str | Path], report: IngestReport, folders: AllowedFolders | None,
+              limits: WalkLimits) -> tuple[list[Path], list[Path]]:
+        """The files to ingest, and the folders among `paths` (resolved), within `limits`.
+
+        Hidden entries are ignored. A symlink is followed only when it resolves inside `folders`
+        (when given) and, for a folder, one not walked yet (no loops).
+        """
         files: dict[Path, None] = {}  # ordered and de-duplicated
-        folders: list[Path] = []
+        targets: dict[Path, Path] = {}  # resolved -> as given, each once
         for raw in paths:
-            path = Path(raw).expanduser()
-            if path.is_dir():
-                folders.append(path.resolve())
-                for sub in sorted(path.rglob("*")):
-                    if sub.is_file() and not any(part.startswith(".") for part in sub.relative_to(path).parts):
-                        files[sub.resolve()] = None
-            elif path.is_file():
-                files[path.resolve()] = None
+            given = Path(raw).expanduser()
+            targets.setdefault(given.resolve(), given)
+        dirs = [p for p in targets if p.is_dir()]
+        walked: list[Path] = []
+        walk = _Walk(limits, folders, report)
+        for real, given in targets.items():
+            if real in dirs:
+                if any(real != d and real.is_relative_to(d) for d in dirs):
+                    continue  # inside another named folder: walked with it
+                walked.append(real)
+                found = walk.folder(real)
+                files.update(dict.fromkeys(found))
+            elif real.is_file():
+                if folders is not None and not folders.contains(real):
+                    report.skipped.append(FileProblem(path=str(given), reason=_OUTSIDE))
+                else:
+                    files[real] = None
             else:
-                report.skipped.append(FileProblem(path=str(path), reason="no such file or folder"))
-        return list(files), folders
+                report.skipped.append(FileProblem(path=str(given), reason="no such file or folder"))
+            if walk.stopped:
+                break
+        report.walk_limit = walk.limited
+        return list(files), walked
 
     def _prepare(self, path: Path, known: dict[str, str], gone: dict[str, list[str]],
-                 report: IngestReport) -> _Pending | None:
+                 report: IngestReport, folders: AllowedFolders | None = None) -> _Pending | None:
         """Reads, hashes, extracts and chunks one file; None when it is unchanged or skipped.
 
         A new file with the content of an indexed file that is `gone` is that file moved (taken from `gone`).
@@ -497,10 +533,7 @@ class DocumentIndex:
         try:
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 raise FileSkipped(_unsupported(path))
-            size = path.stat().st_size
-            if size > self.max_file_bytes:
-                raise FileSkipped(f"too large ({size} bytes; the limit is {self.max_file_bytes})")
-            data = path.read_bytes()
+            data = read_bytes(path, self.max_file_bytes, folders)
             sha = hashlib.sha256(data).hexdigest()
             if known.get(source) == sha:
                 report.unchanged.append(source)
@@ -513,7 +546,9 @@ class DocumentIndex:
                 # indexing them again would only return every passage twice.
                 twin = next((s for s, h in known.items() if h == sha and s != source and Path(s).exists()), None)
                 if twin is not None:
-                    raise FileDuplicate(f"same content as the indexed {twin}")
+                    # A client is not told paths outside its folders (files the user ingested from the CLI).
+                    shown = twin if folders is None or folders.contains(Path(twin)) else "file"
+                    raise FileDuplicate(f"same content as the indexed {shown}")
             doc = extract(path, data)
             chunks = chunk_text(doc.text, self.chunk_size, self.chunk_overlap)
             if not chunks:
@@ -521,8 +556,11 @@ class DocumentIndex:
         except FileDuplicate as exc:
             report.duplicates.append(FileProblem(path=source, reason=str(exc)))
             return None
-        except FileSkipped as exc:
+        except (FileSkipped, FileRefused) as exc:
             report.skipped.append(FileProblem(path=source, reason=str(exc)))
+            return None
+        except AccessDenied:
+            report.skipped.append(FileProblem(path=source, reason=_OUTSIDE))
             return None
         except OSError as exc:
             report.skipped.append(FileProblem(path=source, reason=f"cannot read: {exc.strerror or exc}"))
@@ -627,6 +665,89 @@ class DocumentIndex:
             out.append(CollectionInfo(name=name, documents=len(_known_files(table)), chunks=table.count_rows(),
                                       embedding_model=_model_of(table)))
         return out
+
+
+_OUTSIDE = "a link to a place outside the folders this server may read; not followed"
+
+
+class _Walk:
+    """One bounded walk over folders: counts entries, watches depth and time, never enters a folder twice."""
+
+    def __init__(self, limits: WalkLimits, folders: AllowedFolders | None, report: IngestReport):
+        self.limits, self.folders, self.report = limits, folders, report
+        self.deadline = None if limits.max_seconds is None else time.monotonic() + limits.max_seconds
+        self.seen = 0  # directory entries read, hidden ones included
+        self.entered: set[Path] = set()
+        self.stopped: str | None = None  # a limit that ended the walk
+        self.limited: str | None = None  # the first limit reached (the walk may have gone on past a depth limit)
+
+    def _stop(self, why: str) -> None:
+        self.stopped = self.stopped or why
+        self.limited = self.limited or why
+
+    def _entries(self, folder: Path) -> list[os.DirEntry[str]]:
+        """The folder's entries in name order; never more than the entry budget has left (then the walk stops)."""
+        budget = self.limits.max_files
+        with os.scandir(folder) as it:
+            if budget is None:
+                return sorted(it, key=lambda e: e.name)
+            left = budget - self.seen
+            entries = list(itertools.islice(it, left + 1))
+        self.seen += len(entries)
+        if len(entries) > left:
+            self._stop(f"files: more than {budget} files and folders under the named folders")
+            entries = entries[:left]
+        return sorted(entries, key=lambda e: e.name)
+
+    def folder(self, root: Path) -> list[Path]:
+        """The files under `root` (resolved), sorted, until a limit stops the walk."""
+        found: list[Path] = []
+        stack = [(root, 0)]
+        self.entered.add(root)
+        while stack and not self.stopped:
+            folder, depth = stack.pop()
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                self._stop(f"time: listing folders took over {self.limits.max_seconds:g} s")
+                break
+            try:
+                entries = self._entries(folder)
+            except OSError as exc:
+                self.report.skipped.append(FileProblem(path=str(folder), reason=f"cannot list: {exc.strerror or exc}"))
+                continue
+            subfolders: dict[Path, None] = {}
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                path = Path(entry.path)
+                try:
+                    if entry.is_symlink():
+                        target = path.resolve()
+                        if self.folders is not None and not self.folders.contains(target):
+                            self.report.skipped.append(FileProblem(path=str(path), reason=_OUTSIDE))
+                            continue
+                        if target.is_dir():
+                            subfolders[target] = None
+                            continue
+                        if not target.is_file():
+                            continue  # a dangling link
+                        path = target
+                    elif entry.is_dir(follow_symlinks=False):
+                        subfolders[path] = None
+                        continue
+                    elif not entry.is_file(follow_symlinks=False):
+                        continue  # FIFOs, sockets, devices
+                except OSError:
+                    continue
+                found.append(path)
+            fresh = [sub for sub in subfolders if sub not in self.entered]
+            if fresh and self.limits.max_depth is not None and depth + 1 > self.limits.max_depth:
+                self.limited = self.limited or (f"depth: folders more than {self.limits.max_depth} levels below a "
+                                                "named folder were not read")
+                continue
+            for sub in reversed(fresh):  # popped in name order
+                self.entered.add(sub)
+                stack.append((sub, depth + 1))
+        return sorted(found)
 
 
 def default_index(data_dir: Path, cache_dir: Path, embedder: EmbedderSettings | None = None) -> DocumentIndex:

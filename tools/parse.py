@@ -26,6 +26,10 @@ MAX_POWER_DIGITS = 20000
 MAX_FACTORIAL_ARG = 5000
 MAX_MATRIX_CELLS = 100
 MAX_NAME_CHARS = 32
+MAX_EXPONENT = 10**6
+# exp(a) with |a| past this would be e**a with over MAX_POWER_DIGITS digits; SymPy turns exp(n*log(b)) into the
+# integer b**n at once, so such an argument is refused before exp() is built.
+MAX_EXP_ARG = MAX_POWER_DIGITS * math.log(10)
 
 
 class ParseError(ValueError):
@@ -65,14 +69,73 @@ def _log(x: sp.Expr, base: sp.Expr | None = None) -> sp.Expr:
     return sp.log(x) if base is None else sp.log(x, base)
 
 
+def magnitude(value: sp.Basic) -> float | None:
+    """|value| of a numeric expression, estimated cheaply (3 digits); None when it is not a finite number.
+
+    `inf` means too large for a float. Symbols, infinities and undefined values give None.
+    """
+    if not isinstance(value, sp.Expr) or not value.is_number:
+        return None
+    if value.is_Rational:
+        p, q = abs(int(value.p)), int(value.q)
+        if p == 0:
+            return 0.0
+        log10 = math.log10(p) - math.log10(q)  # exact enough for huge ints, never an overflow
+        return math.inf if log10 > 300 else 10.0**log10
+    try:
+        approx = sp.N(value, 3)
+        if not approx.is_number or approx.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+            return None
+        return abs(complex(approx))
+    except OverflowError:
+        return math.inf
+    except Exception:  # SymPy raises many types for values it cannot evaluate; the worker's limits still hold
+        return None
+
+
+def check_power_size(base: sp.Expr, exp: sp.Expr, what: str = "") -> None:
+    """Refuses base**exp whose exact value would be too large to build, for any numeric exponent.
+
+    Raises:
+        ParseError: A numeric exponent beyond MAX_EXPONENT, or a numeric power beyond MAX_POWER_DIGITS digits.
+    """
+    size = magnitude(exp)
+    if size is None:
+        return
+    prefix = f"{what}: " if what else ""
+    if size > MAX_EXPONENT and base not in (0, 1, -1):
+        raise ParseError(f"{prefix}exponent {_short(exp)} (about {size:.3g}) exceeds the limit of 10**6")
+    base_size = magnitude(base)
+    if base_size is not None and base_size not in (0.0, 1.0) and base_size != math.inf:
+        digits = size * abs(math.log10(base_size))
+        if digits > MAX_POWER_DIGITS:
+            raise ParseError(f"{prefix}{_short(base)}**{_short(exp)} would have about {digits:.3g} digits; the limit "
+                             f"is {MAX_POWER_DIGITS}")
+
+
+def _capped_exp(arg: sp.Expr) -> sp.Expr:
+    size = magnitude(arg)
+    if size is not None and size > MAX_EXP_ARG:
+        raise ParseError(f"exp() argument {_short(arg)} (about {size:.3g}) exceeds the limit of {MAX_EXP_ARG:.0f}")
+    return sp.exp(arg)
+
+
+def _capped_root(x: sp.Expr, n: sp.Expr) -> sp.Expr:
+    # root(x, n) is x**(1/n): a tiny n is a huge exponent, so it goes through the same checks as '**'.
+    if n == 0:
+        raise ParseError("root() of degree 0 is undefined")
+    return _power(x, sp.Integer(1) / n)
+
+
 # name -> (callable, min args, max args)
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     **{name: (getattr(sp, name), 1, 1) for name in (
         "sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "acot",
-        "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "exp", "sqrt", "Abs",
+        "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sqrt", "Abs",
         "floor", "ceiling", "sign", "re", "im", "conjugate", "erf",
     )},
     "gamma": (_capped_gamma, 1, 1),
+    "exp": (_capped_exp, 1, 1),
     "abs": (sp.Abs, 1, 1),
     "arcsin": (sp.asin, 1, 1),
     "arccos": (sp.acos, 1, 1),
@@ -80,7 +143,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "ln": (sp.log, 1, 1),
     "log": (_log, 1, 2),
     "atan2": (sp.atan2, 2, 2),
-    "root": (sp.root, 2, 2),
+    "root": (_capped_root, 2, 2),
     "factorial": (_capped_factorial, 1, 1),
     "binomial": (_capped_binomial, 2, 2),
     "gcd": (sp.gcd, 2, 2),
@@ -194,7 +257,7 @@ def _short(value: sp.Basic) -> str:
 
 def _power(base: sp.Expr, exp: sp.Expr) -> sp.Expr:
     # SymPy evaluates numeric powers eagerly, so 9**9**9 must be refused before Pow() is built.
-    if exp.is_Number and exp.is_finite and abs(exp) > 10**6:
+    if exp.is_Number and exp.is_finite and abs(exp) > MAX_EXPONENT:
         raise ParseError(f"exponent {_short(exp)} exceeds the limit of 10**6")
     if exp.is_Rational and base.is_Rational and base not in (0, 1, -1):
         # |exp| <= 10**6 here, so float() cannot overflow.
@@ -203,6 +266,9 @@ def _power(base: sp.Expr, exp: sp.Expr) -> sp.Expr:
             raise ParseError(
                 f"{_short(base)}**{_short(exp)} would have about {size:.3g} digits; the limit is {MAX_POWER_DIGITS}"
             )
+    elif isinstance(exp, sp.Expr) and exp.is_number and not exp.is_Rational:
+        # A numeric exponent that is not a literal (E**(10**300*log(2)) is 2**(10**300)): bound its value.
+        check_power_size(base, exp)
     return sp.Pow(base, exp)
 
 

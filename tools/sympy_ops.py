@@ -12,11 +12,27 @@ from typing import Any
 
 import sympy as sp
 
-from sme_mcp.tools.parse import ParseError, clip, parse_expression, parse_matrix, parse_relation, parse_symbol
+from sme_mcp.tools.parse import (
+    MAX_EXP_ARG,
+    ParseError,
+    check_power_size,
+    clip,
+    magnitude,
+    parse_expression,
+    parse_matrix,
+    parse_relation,
+    parse_symbol,
+)
 
 MAX_ORDER = 50
 MAX_SOLUTIONS_SHOWN = 50
 MAX_RESULT_CHARS = 20_000
+NO_SOLUTION = {"result": "no solution", "latex": r"\emptyset", "numeric": None}
+NOT_FOUND = {
+    "result": "no solution found (SymPy found none, which does not prove there is none; try solving for fewer "
+              "unknowns, or a simpler or numeric form)",
+    "latex": r"\text{no solution found}", "numeric": None,
+}
 
 
 def _text(render: Callable[[], str]) -> str:
@@ -45,6 +61,31 @@ def _result(value: Any, digits: int = 15) -> dict[str, Any]:
         if n.is_number and n.is_finite:
             numeric = str(n)
     return {"result": text, "latex": latex, "numeric": numeric}
+
+
+def _check_at(expr: sp.Expr, var: sp.Symbol, value: sp.Expr, what: str) -> None:
+    """Refuses `expr` at `var = value` when a power or exp() in it would grow past the parser's limits there.
+
+    The parser bounds the powers it builds, but `2**x` with x = 10**300 (a limit point, an integration or
+    summation bound) becomes 2**(10**300) only inside SymPy. Inner nodes are checked before the ones
+    containing them, so no check builds the huge value it is looking for.
+    """
+    if not isinstance(value, sp.Expr) or not value.is_number or value.is_infinite or not expr.has(var):
+        return
+    for node in sp.postorder_traversal(expr):
+        if not isinstance(node, sp.Pow | sp.exp) or not node.has(var):
+            continue
+        if isinstance(node, sp.exp):
+            size = magnitude(node.args[0].subs(var, value))
+            if size is not None and size > MAX_EXP_ARG:
+                raise ParseError(f"at {what} = {clip(str(value))}, {clip(str(node))} would be exp() of about "
+                                 f"{size:.3g}, past the limit of {MAX_EXP_ARG:.0f}; use a smaller {what}")
+        else:
+            try:
+                check_power_size(node.base.subs(var, value), node.exp.subs(var, value))
+            except ParseError as exc:
+                raise ParseError(f"at {what} = {clip(str(value))}, {clip(str(node))} would be too large ({exc}); "
+                                 f"use a smaller {what}") from None
 
 
 def _variable(expr: sp.Expr, variable: str | None) -> sp.Symbol:
@@ -96,7 +137,7 @@ def solve(equations: list[str], variables: list[str] | None = None) -> dict[str,
     given = [parse_symbol(v) for v in variables] if variables else None
     # SymPy decides some relations while building them: Eq(x, x + 1) is False, Eq(x, x) is True.
     if any(r is sp.false for r in relations):
-        return {"result": "no solution", "latex": r"\emptyset", "numeric": None}
+        return NO_SOLUTION
     relations = [r for r in relations if r is not sp.true]
     if not relations:
         return {"result": "every value is a solution", "latex": r"\text{every value}", "numeric": None}
@@ -111,7 +152,8 @@ def solve(equations: list[str], variables: list[str] | None = None) -> dict[str,
     system = relations[0] if len(relations) == 1 else relations
     solutions = sp.solve(system, unknowns, dict=True)
     if not solutions:
-        return {"result": "no solution", "latex": r"\emptyset", "numeric": None}
+        # sp.solve answers [] also when it merely found nothing (a solvable polynomial system, for one).
+        return NO_SOLUTION if _none_exists(relations, unknowns) else NOT_FOUND
     shown = solutions[:MAX_SOLUTIONS_SHOWN]
     text = _text(lambda: "; ".join(", ".join(f"{k} = {v}" for k, v in s.items()) for s in shown))
     latex = _text(
@@ -121,6 +163,25 @@ def solve(equations: list[str], variables: list[str] | None = None) -> dict[str,
     if all(v.is_number for s in shown for v in s.values()):
         numeric = "; ".join(", ".join(f"{k} = {sp.N(v, 15)}" for k, v in s.items()) for s in shown)
     return {"result": text, "latex": latex, "numeric": numeric}
+
+
+def _none_exists(relations: list[sp.Basic], unknowns: list[sp.Symbol]) -> bool:
+    """Whether SymPy proves the equations have no solution (no other symbols in them).
+
+    Proven: one equation in one unknown whose solution set over the complex numbers is empty, or a
+    linear system that `linsolve` finds inconsistent. Anything else is only "none found".
+    """
+    exprs = [r.lhs - r.rhs for r in relations if isinstance(r, sp.Eq)]
+    if len(exprs) != len(relations) or not set().union(*(e.free_symbols for e in exprs)) <= set(unknowns):
+        return False
+    try:
+        if len(exprs) == 1 and len(unknowns) == 1:
+            return sp.solveset(exprs[0], unknowns[0], domain=sp.S.Complexes) is sp.S.EmptySet
+        if all(e.is_polynomial(*unknowns) and sp.Poly(e, *unknowns).total_degree() <= 1 for e in exprs):
+            return sp.linsolve(exprs, *unknowns) is sp.S.EmptySet
+    except Exception:  # SymPy raises many types for what it cannot decide; then nothing is proven
+        return False
+    return False
 
 
 def differentiate(expression: str, variable: str | None = None, order: int = 1) -> dict[str, Any]:
@@ -140,7 +201,10 @@ def integrate(
     if lower is None:
         value = sp.integrate(expr, var)
     else:
-        value = sp.integrate(expr, (var, parse_expression(lower, "lower"), parse_expression(upper, "upper")))
+        lo, hi = parse_expression(lower, "lower"), parse_expression(upper, "upper")
+        _check_at(expr, var, lo, "lower")
+        _check_at(expr, var, hi, "upper")
+        value = sp.integrate(expr, (var, lo, hi))
     if value.has(sp.Integral):
         raise ParseError(f"SymPy found no closed form for this integral (it stays {clip(str(value), 200)})")
     return _result(value)
@@ -153,8 +217,10 @@ def limit(expression: str, variable: str | None = None, point: str = "0", direct
     target = parse_expression(point, "point")
     if target.is_infinite and direction == "+-":
         direction = "-" if target == sp.oo else "+"
+    var = _variable(expr, variable)
+    _check_at(expr, var, target, "point")
     try:
-        return _result(sp.limit(expr, _variable(expr, variable), target, direction))
+        return _result(sp.limit(expr, var, target, direction))
     except ValueError as exc:
         raise ParseError(f"the limit does not exist as asked: {exc}") from None
 
@@ -163,13 +229,17 @@ def series(expression: str, variable: str | None = None, point: str = "0", order
     if not 1 <= order <= MAX_ORDER:
         raise ParseError(f"order must be between 1 and {MAX_ORDER}")
     expr = parse_expression(expression)
-    return _result(sp.series(expr, _variable(expr, variable), parse_expression(point, "point"), order))
+    var, at = _variable(expr, variable), parse_expression(point, "point")
+    _check_at(expr, var, at, "point")
+    return _result(sp.series(expr, var, at, order))
 
 
 def summation(expression: str, variable: str | None = None, lower: str = "1", upper: str = "n") -> dict[str, Any]:
     expr = parse_expression(expression)
     var = _variable(expr, variable)
     lo, hi = parse_expression(lower, "lower"), parse_expression(upper, "upper")
+    _check_at(expr, var, lo, "lower")
+    _check_at(expr, var, hi, "upper")
     if lo.is_Integer and hi.is_Integer and int(hi) - int(lo) > 10**6:
         # Large finite ranges would be summed term by term; ask for the closed form instead.
         value = sp.summation(expr, (var, lo, sp.Symbol("_upper"))).subs(sp.Symbol("_upper"), hi)

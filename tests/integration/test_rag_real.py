@@ -6,7 +6,7 @@ import pytest
 from mcp import Client
 
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
+from sme_mcp.experts.settings import ClientFilesSettings, LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import build_server
 
 FACT = (
@@ -24,7 +24,8 @@ async def test_ingest_then_answer_with_sources(local_server, tmp_path):
     (docs / "lantern-fair.md").write_text(FACT)
     (docs / "tides.md").write_text(OTHER)
     (docs / "broken.txt").write_bytes(b"\xff\xfe\x00bad \x80 bytes")
-    settings = Settings(data_dir=tmp_path / "data", general=RoleSettings(chain=[LMSpec()]))
+    settings = Settings(data_dir=tmp_path / "data", general=RoleSettings(chain=[LMSpec()]),
+                        client_files=ClientFilesSettings(ingest_roots=[docs]))  # the folder clients may ingest
     service = ExpertService(settings, local_server)
     try:
         async with Client(build_server(service, local_server)) as client:

@@ -124,3 +124,21 @@ def test_many_variables_are_not_all_listed() -> None:
     with pytest.raises(ParseError) as info:
         ops.differentiate(names)
     assert "several variables" in str(info.value) and len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("equations", "variables", "proven"),
+    [
+        (["x**5 - x + 1", "y = x"], None, False),  # solvable (CRootOf), but sp.solve returns []
+        (["x + a = x + b"], ["x"], False),  # depends on the parameters a and b
+        (["x + y = 1", "x + y = 2"], None, True),  # inconsistent linear system
+        (["exp(x) = 0"], None, True),  # solveset over the complex numbers is empty
+        (["x = x + 1"], None, True),  # decided while parsing
+    ],
+)
+def test_solve_says_no_solution_only_when_sympy_proves_it(equations, variables, proven) -> None:
+    result = ops.solve(equations, variables)["result"]
+    if proven:
+        assert result == "no solution"
+    else:
+        assert result.startswith("no solution found") and "does not prove" in result
