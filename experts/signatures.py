@@ -42,6 +42,36 @@ class WriteCode(dspy.Signature):
     explanation: str = dspy.OutputField(desc="one to three sentences")
 
 
+class RepairCode(dspy.Signature):
+    """The code was run against tests in a sandbox and failed. Find the mistake the failure report points to and
+    return the whole corrected program. It must still do what the question asks and keep the names the tests call."""
+
+    question: str = dspy.InputField()
+    previous_code: str = dspy.InputField(desc="the code that failed")
+    failure: str = dspy.InputField(desc="the tests that failed, with the actual result or the error")
+    code: str = dspy.OutputField(desc="the whole corrected Python source code only, no Markdown fences")
+    explanation: str = dspy.OutputField(desc="one to three sentences")
+
+
+class WriteChecks(dspy.Signature):
+    """Write 2 or 3 quick tests of the code: assert lines that call its function on small inputs and compare the
+    result with what the question asks for. Work the expected values out from the question, not from the code."""
+
+    question: str = dspy.InputField()
+    code: str = dspy.InputField()
+    checks: str = dspy.OutputField(desc="one assert statement per line, e.g. assert add(2, 3) == 5")
+
+
+class ExplainCode(dspy.Signature):
+    """Answer the question about the code in plain prose. When the code was run, its real output is given: what
+    the answer says the code prints or returns must agree with it."""
+
+    question: str = dspy.InputField()
+    code: str = dspy.InputField(desc="the code the question is about (may be empty)")
+    run_output: str = dspy.InputField(desc="what running the code in a sandbox printed, or why it was not run")
+    explanation: str = dspy.OutputField(desc="a short, clear explanation")
+
+
 class AnswerGeneral(dspy.Signature):
     """Answer the question accurately. Reply with the answer itself (a name, number, date or short
     phrase), not a full sentence."""

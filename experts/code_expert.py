@@ -1,0 +1,510 @@
+"""`VerifiedCodeExpert`: writes code, runs it against tests in the sandbox, repairs it, and says how it went.
+
+The tests come from the question (``assert`` lines, doctests, examples such as ``f(2) -> 4``); the
+server only parses them (regular expressions and `ast`, never ``exec``). Every run of code happens
+in `sme_mcp.tools.sandbox` through `sme_mcp.tools.test_harness.run_tests`.
+
+Why not `dspy.Refine` or `dspy.BestOfN`: both re-run the whole module at temperature 1.0 from the
+first attempt on, so the greedy answer is never tried, and neither shows the module the failed
+test (Refine adds an LM call per attempt for generic advice instead). Here the first write is
+greedy, each repair sees the failing assert, and one sample at temperature 0.7 is tried only when
+repairs stall.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import dspy
+
+from sme_mcp.experts.answer import Verification
+from sme_mcp.experts.signatures import ExplainCode, RepairCode, WriteChecks, WriteCode
+from sme_mcp.tools.markdown import strip_fences
+from sme_mcp.tools.sandbox import run_python
+from sme_mcp.tools.test_harness import TestRun, run_tests
+
+MAX_TESTS = 20
+MAX_CHECKS = 3
+MAX_LM_CALLS = 4  # each call costs 5-15 s on the local model
+ALTERNATIVE_TEMPERATURE = 0.7
+
+# -- what kind of question ---------------------------------------------------------------------------
+
+_FENCED = re.compile(r"```[ \t]*[\w+-]*[ \t]*\n(.*?)```", re.DOTALL)
+_INLINE = re.compile(r"`([^`\n]+)`")
+_EXPLAIN = re.compile(
+    r"\b(?:explain|describe what|walk me through"
+    r"|what (?:does|do|will|would)\b[^?\n]*?\b(?:do|print|output|return|produce|mean)"
+    r"|how (?:does|do) (?:this|these|that|the following)\b[^?\n]*?\bwork"
+    r"|what(?: is|'s) (?:the )?(?:output|result|value) of|what (?:gets|is) printed)\b",
+    re.IGNORECASE,
+)
+_WRITE = re.compile(r"\b(?:write|implement|create|generate|fix|rewrite|refactor|complete|make)\b", re.IGNORECASE)
+
+
+def _prose(question: str) -> str:
+    """The question without its fenced code blocks."""
+    return _FENCED.sub(" ", question)
+
+
+def is_explanation_question(question: str) -> bool:
+    """True for questions about existing code ("what does this print?", "explain ...") rather than requests for code.
+
+    The rule: the prose (fenced code removed) asks to explain or what something does/prints/returns, and does
+    not ask to write, fix or change anything.
+    """
+    prose = _prose(question)
+    return bool(_EXPLAIN.search(prose)) and not _WRITE.search(prose)
+
+
+def _is_code(text: str) -> bool:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    return any(not (isinstance(node, ast.Expr) and isinstance(node.value, (ast.Name, ast.Constant)))
+               for node in tree.body)
+
+
+def code_in(question: str, max_lines: int = 40) -> str:
+    """The code a question is about: its fenced blocks, else the longest run of lines that is Python, else the
+    longest inline snippet (in backticks, or a call such as ``print(2**10)``); empty if there is none."""
+    fenced = [block.strip("\n") for block in _FENCED.findall(question) if block.strip()]
+    if fenced:
+        return "\n\n".join(fenced)
+    lines = question.splitlines()[:max_lines]
+    best = ""
+    for start in range(len(lines)):
+        for end in range(len(lines), start, -1):
+            if end - start <= best.count("\n") + 1:
+                break
+            chunk = "\n".join(lines[start:end]).strip()
+            if chunk and _is_code(chunk):
+                best = chunk
+                break
+    if best:
+        return best
+    inline = [snippet for snippet in [*_INLINE.findall(question), *(src for src, _ in _calls(question))]
+              if _is_code(snippet)]
+    return max(inline, key=len) if inline else ""
+
+
+# -- tests from the question ------------------------------------------------------------------------------
+
+
+def _has_call(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) for n in ast.walk(node))
+
+
+def _assert_line(line: str) -> str | None:
+    """The line as a normalised one-line ``assert`` that calls something, or None."""
+    text = re.sub(r"^\s*(?:>>>|\.\.\.)?\s*", "", line).rstrip()
+    if not text.startswith("assert"):
+        return None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert) or not _has_call(tree.body[0].test):
+        return None
+    return text
+
+
+def asserts_in(text: str) -> list[str]:
+    """The one-line ``assert`` statements in a text (including ``>>> assert ...``) that call a function."""
+    return [test for line in text.splitlines() if (test := _assert_line(line))]
+
+
+def _doctests(text: str) -> Iterator[str]:
+    """``>>> f(2)`` followed by ``4`` becomes ``assert f(2) == 4``; ``>>> print(x)`` then ``4``: ``str(x) == '4'``."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        match = re.match(r"\s*>>>\s?(.*)$", line)
+        expected = lines[i + 1].strip()
+        if not match or not expected or expected.startswith((">>>", "...")):
+            continue
+        try:
+            expr = ast.parse(match.group(1).strip(), mode="eval").body
+        except (SyntaxError, ValueError):
+            continue
+        if _is_print(expr):
+            yield f"assert str({ast.unparse(expr.args[0])}) == {expected!r}"  # type: ignore[attr-defined]
+        elif _has_call(expr) and _literal_prefix(expected) == (expected, ""):
+            yield f"assert {ast.unparse(expr)} == {expected}"
+
+
+def _is_print(expr: ast.AST) -> bool:
+    return (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "print"
+            and len(expr.args) == 1 and not expr.keywords)
+
+
+def _literal_prefix(text: str) -> tuple[str, str] | None:
+    """The longest Python literal at the start of ``text`` and what follows it, e.g. ``("4", " and f(3)...")``."""
+    text = text.strip()[:300]
+    for end in range(len(text), 0, -1):
+        chunk, after = text[:end].rstrip(), text[end:]
+        cut_token = after[:1].isalnum() or after[:1] in ("_", "(", "[") or (after[:1] == "." and after[1:2].isdigit())
+        if not chunk or chunk.endswith(".") or cut_token:
+            continue
+        try:
+            node = ast.parse(chunk, mode="eval").body
+            ast.literal_eval(node)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(node, ast.Tuple) and not chunk.startswith("("):
+            continue  # "5, and ..." or "5, 6": a list of examples, not a tuple
+        return chunk, after
+    return None
+
+
+def _calls(text: str) -> Iterator[tuple[str, int]]:
+    """Each ``name(...)`` with balanced parentheses in ``text``: (the call's source, where it ends)."""
+    for match in re.finditer(r"(?<![\w.])[A-Za-z_]\w*\(", text):
+        depth, quote, i = 0, "", match.end() - 1
+        while i < len(text):
+            ch = text[i]
+            if quote:
+                quote = "" if ch == quote and text[i - 1] != "\\" else quote
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    yield text[match.start() : i + 1], i + 1
+                    break
+            elif ch == "\n":
+                break
+            i += 1
+
+
+def _literal_call(source: str) -> bool:
+    """A call of a plain name with literal arguments only, e.g. ``f(2, 'a')``."""
+    try:
+        call = ast.parse(source, mode="eval").body
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+            return False
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            ast.literal_eval(arg)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+_SAYS = re.compile(
+    r"\s*(?:(?:should|must|will)\s+(?:return|give|be|equal|output|yield|evaluate\s+to)\b|returns?\b|gives?\b"
+    r"|yields?\b|outputs?\b|evaluates\s+to\b|equals?\b|is\b|->|=>|→|==)\s*:?",
+    re.IGNORECASE,
+)
+_RETURNS_FOR = re.compile(
+    r"\b(?:(?:should|must|will)\s+return|returns?|gives?|outputs?)\s+(?P<value>[^\n]+?)\s+"
+    r"(?:for|when\s+given|given|on)\s+(?:(?:the\s+|an?\s+)?input(?:\s+of)?\s+|[a-z]\s*=\s*)?(?P<arg>[^\n]+)",
+    re.IGNORECASE,
+)
+_DEF = re.compile(r"\bdef\s+([A-Za-z_]\w*)\s*\(|\bfunction\s+(?:called\s+|named\s+)?`?([A-Za-z_]\w*)`?")
+_MORE_ARGS = re.compile(r"\s*(?:,|and)\s*[-\d'\"\[({]")
+
+
+def _function_name(prose: str) -> str | None:
+    """The function a question asks for: ``def f(``, "function f", or the first non-builtin ``f(...)``."""
+    match = _DEF.search(prose)
+    if match:
+        return match.group(1) or match.group(2)
+    return next((src.split("(")[0] for src, _ in _calls(prose) if not hasattr(builtins, src.split("(")[0])), None)
+
+
+def _examples(prose: str) -> Iterator[str]:
+    """``f(2) -> 4``, ``f(2) should return 4``, ``f(2) == 4`` and "returns 4 for 2" as asserts."""
+    for source, end in _calls(prose):
+        said = _SAYS.match(prose, end)
+        if said is None or not _literal_call(source):
+            continue
+        found = _literal_prefix(prose[said.end() :].split("\n", 1)[0])
+        if found is not None:
+            yield f"assert {source} == {found[0]}"
+    name = _function_name(prose)
+    if name is None:
+        return
+    for match in _RETURNS_FOR.finditer(prose):
+        value, arg = _literal_prefix(match.group("value")), _literal_prefix(match.group("arg"))
+        if value is None or value[1].strip() or arg is None or _MORE_ARGS.match(arg[1]):
+            continue  # not literals, or several arguments whose grouping is unclear
+        yield f"assert {name}({arg[0]}) == {value[0]}"
+
+
+def tests_from_question(question: str) -> list[str]:
+    """Tests a question states: ``assert`` lines, doctests (``>>> f(2)`` then ``4``) and examples in prose
+    (``f(2) -> 4``, "f(2) should return 4", "returns 4 for 2"), as assert statements, without duplicates.
+
+    Nothing is executed: the text is matched with regular expressions and parsed with `ast`.
+    """
+    found, seen = [], set()
+    prose = "\n".join(line for line in _prose(question).splitlines()
+                      if not re.match(r"\s*(?:>>>|assert\b)", line))
+    for test in [*asserts_in(question), *_doctests(question), *_examples(prose)]:
+        try:
+            key = ast.unparse(ast.parse(test))
+        except (SyntaxError, ValueError):
+            continue
+        if key not in seen:
+            seen.add(key)
+            found.append(test)
+    return found[:MAX_TESTS]
+
+
+def _defined_names(code: str) -> set[str] | None:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+    return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def _calls_one_of(test: str, names: set[str]) -> bool:
+    tree = ast.parse(test)
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names for n in ast.walk(tree))
+
+
+# -- running and reporting ----------------------------------------------------------------------------------
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _failure_signature(run: TestRun) -> tuple[Any, ...]:
+    return (run.load_error, run.setup_error, run.error,
+            tuple((t.source, t.outcome, t.message) for t in run.tests if not t.passed))
+
+
+def failure_report(run: TestRun, tests_by_expert: bool = False) -> str:
+    """What a failed run shows, for the repair predictor: errors first, then each failed test and its message."""
+    lines = [text for text in (
+        run.load_error and f"Loading the code failed: {run.load_error}",
+        run.setup_error and f"The setup failed: {run.setup_error}",
+        run.error,
+    ) if text]
+    if any(t.outcome == "failed" for t in run.tests):
+        lines.append("A message such as `3 == 4 is False` shows both sides of the test's comparison as evaluated.")
+    for test in run.tests:
+        if test.outcome in ("failed", "error"):
+            lines.append(f"{test.outcome.upper()}: {test.source}  ->  {test.message}")
+    passed = [t.source for t in run.tests if t.passed]
+    if passed:
+        lines.append("Passed: " + "; ".join(_clip(s, 150) for s in passed[:3]))
+    if (run.load_error or run.error) and run.output.strip():
+        lines.append("Output: " + _clip(run.output[-600:], 600))
+    if tests_by_expert:
+        lines.append("These tests were written by the expert, not given: if a test contradicts the question, "
+                     "follow the question.")
+    return "\n".join(lines)
+
+
+@dataclass
+class Attempt:
+    """One version of the code and how it did."""
+
+    kind: Literal["write", "repair", "alternative"]
+    pred: Any
+    code: str
+    run: TestRun | None
+    trace: list[Any] = field(default_factory=list)
+
+    @property
+    def score(self) -> tuple[bool, int]:
+        return (False, -1) if self.run is None else (self.run.passed, self.run.n_passed)
+
+
+class VerifiedCodeExpert(dspy.Module):
+    """Writes Python code, runs it against tests in the sandbox, repairs it from the failures, and returns the
+    version that passed most tests with a `Verification` saying what was run and how it came out.
+
+    The tests are those the question states (see `tests_from_question`); a question without any gets 2-3
+    quick checks written by the expert (`write_checks`), and the verification says so. A failed run goes to
+    `repair` with the failed asserts, up to `repair_attempts` times; when repairs stall (the same failure
+    again, or no budget left) one fresh write at temperature 0.7 is tried. At most `max_lm_calls` LM calls
+    are made per question. Questions about existing code ("what does this print?") are answered in prose by
+    `explain`, with the snippet's real output from the sandbox, and carry no new code (`code` is empty,
+    `snippet` is the code the question is about).
+
+    The prediction has `code`, `explanation`, `reasoning`, `verification` (an `experts.answer.Verification`),
+    `attempts` (kind, tests passed, tests run, per version) and `lm_calls`. Only the predictor calls that
+    produced the returned code are left in the DSPy trace, so an optimizer bootstraps demos from successful
+    writes and repairs, not from the failed versions.
+
+    Args:
+        repair_attempts: Repairs allowed after a failed run (the `code_repair_attempts` setting).
+        alternative: Whether to sample a fresh write when repairs stall.
+        max_lm_calls: Upper bound on LM calls per question.
+        timeout_s: Wall-clock limit of each sandboxed run.
+
+    Example:
+        >>> expert = VerifiedCodeExpert(repair_attempts=2)
+        >>> with dspy.context(lm=lm):  # doctest: +SKIP
+        ...     pred = expert(question="Write is_even(n).\\nassert is_even(4) == True")
+        >>> pred.verification.outcome, pred.verification.tests_run  # doctest: +SKIP
+        ('passed', 1)
+    """
+
+    def __init__(self, repair_attempts: int = 2, alternative: bool = True, max_lm_calls: int = MAX_LM_CALLS,
+                 timeout_s: float = 10.0) -> None:
+        super().__init__()
+        self.write = dspy.ChainOfThought(WriteCode)  # same name and signature as CodeExpert's: its programs load
+        self.repair = dspy.ChainOfThought(RepairCode)
+        self.write_checks = dspy.Predict(WriteChecks)
+        self.explain = dspy.Predict(ExplainCode)
+        self.repair_attempts = repair_attempts
+        self.alternative = alternative
+        self.max_lm_calls = max_lm_calls
+        self.timeout_s = timeout_s
+
+    def forward(self, question: str) -> dspy.Prediction:
+        if is_explanation_question(question):
+            return self._explain(question)
+        return self._write(question)
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def _call(self, predictor: Any, **kwargs: Any) -> tuple[Any, list[Any]]:
+        """Runs one predictor with its own trace, so the caller decides which calls the outer trace keeps."""
+        with dspy.context(trace=[]):
+            pred = predictor(**kwargs)
+            trace = list(dspy.settings.trace or [])
+        return pred, trace
+
+    def _run(self, code: str, tests: list[str]) -> TestRun | None:
+        if not tests or not code.strip():
+            return None
+        try:
+            return run_tests(code, tests, timeout_s=self.timeout_s)
+        except (TypeError, ValueError):  # too large for the sandbox
+            return None
+
+    def _attempt(self, kind: Literal["write", "repair", "alternative"], predictor: Any, tests: list[str],
+                 **kwargs: Any) -> Attempt:
+        pred, trace = self._call(predictor, **kwargs)
+        code = strip_fences(str(pred.code or ""))
+        return Attempt(kind, pred, code, self._run(code, tests), trace)
+
+    def _try(self, kind: Literal["repair", "alternative"], predictor: Any, tests: list[str],
+             **kwargs: Any) -> Attempt | None:
+        """An attempt, or None when the LM's reply could not be parsed (the versions so far are kept)."""
+        from dspy.utils.exceptions import AdapterParseError
+
+        try:
+            return self._attempt(kind, predictor, tests, **kwargs)
+        except AdapterParseError:
+            return None
+
+    def _write(self, question: str) -> dspy.Prediction:
+        from dspy.utils.exceptions import AdapterParseError
+
+        started = time.monotonic()
+        tests = tests_from_question(question)
+        given = bool(tests)
+        first = self._attempt("write", self.write, tests, question=question)
+        attempts, calls, checks_trace = [first], 1, []
+        if not given and first.code and calls < self.max_lm_calls:
+            calls += 1
+            try:
+                checks, checks_trace = self._call(self.write_checks, question=question, code=first.code)
+            except AdapterParseError:
+                checks = dspy.Prediction(checks="")
+            names = _defined_names(first.code)
+            tests = [t for t in asserts_in(strip_fences(str(checks.checks or "")))
+                     if names is None or _calls_one_of(t, names)][:MAX_CHECKS]
+            first.run = self._run(first.code, tests)
+
+        seen = {_failure_signature(first.run)} if first.run else set()
+        repairs = 0
+        while (attempts[-1].run is not None and not attempts[-1].run.passed
+               and repairs < self.repair_attempts and calls < self.max_lm_calls):
+            last = attempts[-1]
+            calls, repairs = calls + 1, repairs + 1
+            repaired = self._try("repair", self.repair, tests, question=question, previous_code=last.code,
+                                 failure=failure_report(last.run, tests_by_expert=not given))  # type: ignore[arg-type]
+            if repaired is None:
+                break
+            attempts.append(repaired)
+            if repaired.run is None or repaired.run.passed:
+                break
+            signature = _failure_signature(repaired.run)
+            if signature in seen or repaired.code in (a.code for a in attempts[:-1]):
+                break  # stalled: the repair changed nothing the tests can see
+            seen.add(signature)
+        best = max(attempts, key=lambda a: a.score)  # the earliest version wins a tie
+        if self.alternative and best.run is not None and not best.run.passed and calls < self.max_lm_calls:
+            calls += 1
+            sample = self._try("alternative", self.write, tests, question=question,
+                               config={"temperature": ALTERNATIVE_TEMPERATURE, "rollout_id": 1})
+            if sample is not None:
+                attempts.append(sample)
+                best = max(attempts, key=lambda a: a.score)
+        outer = dspy.settings.trace
+        if outer is not None:  # only the calls behind the returned code: demos come from what worked
+            outer.extend([*checks_trace, *best.trace] if best.run is not None and best.run.passed else best.trace)
+        verification = self._verification(best, given, [a.kind for a in attempts], time.monotonic() - started)
+        return dspy.Prediction(
+            code=best.code, explanation=str(best.pred.explanation or ""),
+            reasoning=getattr(best.pred, "reasoning", None), verification=verification, lm_calls=calls,
+            attempts=[{"kind": a.kind, "tests_passed": a.run.n_passed if a.run else None,
+                       "tests_run": a.run.total if a.run else None} for a in attempts],
+        )
+
+    @staticmethod
+    def _verification(best: Attempt, given: bool, kinds: list[str], seconds: float) -> Verification:
+        run = best.run
+        if run is None:
+            reason = "no code was written" if not best.code else "the question gave no tests and none could be written"
+            return Verification(method="tests", outcome="unchecked", checked=f"nothing was run: {reason}",
+                                seconds=round(seconds, 2))
+        source = ("taken from the question" if given
+                  else "written by the expert itself (the question gave none), so they may be wrong too")
+        tried = f"; the best of {len(kinds)} versions ({', '.join(kinds)}) is returned" if len(kinds) > 1 else ""
+        outcome = "passed" if run.passed else "partial" if run.n_passed else "failed"
+        details = [text for text in (run.load_error and f"loading failed: {run.load_error}", run.error) if text]
+        details += [f"{t.source} -> {t.message or t.outcome}" for t in run.tests if not t.passed]
+        return Verification(
+            method="tests", outcome=outcome,
+            checked=f"ran the code in the sandbox against {run.total} test(s) {source}{tried}",
+            tests_run=run.total, tests_passed=run.n_passed, details=[_clip(d, 200) for d in details[:5]],
+            seconds=round(seconds, 2),
+        )
+
+    # -- explaining ---------------------------------------------------------------------------------
+
+    def _explain(self, question: str) -> dspy.Prediction:
+        started = time.monotonic()
+        snippet = code_in(question)
+        shown = ""
+        if snippet:
+            result = run_python(snippet, timeout_s=self.timeout_s)
+            stdout = result.stdout.strip()
+            errors = result.stderr.strip().splitlines()[-1:] if not result.ok else []
+            problem = result.killed_reason or (errors[0] if errors else f"exit status {result.returncode}")
+            run_output = "\n".join(filter(None, [stdout and f"stdout:\n{stdout[:2000]}",
+                                                 not result.ok and f"it stopped with: {problem}"]))
+            run_output = run_output or "it ran and printed nothing"
+            shown = (f"\n\nRun in the sandbox, it printed:\n```\n{stdout[:2000]}\n```" if stdout
+                     else "\n\nRun in the sandbox, it printed nothing.")
+            if not result.ok:
+                shown += f"\nIt stopped with: {_clip(problem, 300)}"
+            checked = "the snippet was run in the sandbox and its real output is quoted; the prose was not checked"
+            details = [_clip(run_output, 300)]
+        else:
+            run_output = "no code was given, so nothing was run"
+            checked, details = "no code to run was found in the question; the prose was not checked", []
+        pred = self.explain(question=question, code=snippet, run_output=run_output)
+        verification = Verification(method="none", outcome="unchecked", checked=checked, details=details,
+                                    seconds=round(time.monotonic() - started, 2))
+        # No new code: the answer is the prose; the snippet it is about stays available as `snippet`.
+        return dspy.Prediction(code="", snippet=snippet, explanation=f"{str(pred.explanation or '').strip()}{shown}",
+                               reasoning=None, verification=verification, lm_calls=1, attempts=[])
