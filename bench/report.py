@@ -180,6 +180,54 @@ def scores() -> str:
     ])
 
 
+def user_questions(data: dict[str, Any]) -> str:
+    def row(name: str, part: dict[str, Any]) -> list[Any]:
+        s = part["summary"]
+        return [name, s["n"], f"{s['correct']}/{s['n']}", f"{s['route_correct']}/{s['n']}", s["latency_s"]["p50"],
+                s["latency_s"]["p95"], s["latency_s"]["max"], s["over_60_s"], s["first_progress_s"]["max"],
+                s["max_progress_gap_s"], s["lm_calls"]["p50"], s["prompt_tokens_evaluated"]["p50"],
+                s["prompt_tokens_cached"]["p50"], s["completion_tokens"]["p50"]]
+
+    rows = [row("routed (no domain given)", data["routed"])]
+    if "with_domain" in data:
+        rows.append(row("domain given", data["with_domain"]))
+    per_domain = [[d, f"{v['correct']}/{v['n']}", v["latency_s"]["p50"], v["latency_s"]["p95"], v["latency_s"]["max"]]
+                  for d, v in data["routed"]["summary"]["by_domain"].items()]
+    how = ", ".join(f"{k} {v}" for k, v in data["routed"]["summary"]["routed_by"].items())
+    floor = data.get("floor")
+    floor_text = (f" The floor, the same questions sent once straight to the supervised llama-server (no "
+                  f"program, no retrieval, up to 256 tokens): p50 {floor['latency_s']['p50']} s, p95 "
+                  f"{floor['latency_s']['p95']} s." if floor else "")
+    return _join([
+        "**Questions as people ask them** (`bench/user_questions.py`, `bench/data/user_questions.jsonl`): "
+        f"{data['routed']['summary']['n']} questions written as a user types them (math, code, general; some "
+        "answered by the demo corpus, some not), asked with `ask_expert` over streamable HTTP against "
+        "`sme-mcp serve` with no domain, DSPy's response cache off. Latency is what the client waited; "
+        "tokens are per answer (medians)." + floor_text,
+        table(["run", "answers", "correct", "routed right", "p50 s", "p95 s", "max s", "> 60 s",
+               "first progress (max) s", "longest progress gap s", "LM calls", "prompt tokens evaluated",
+               "prompt tokens cached", "tokens generated"], rows),
+        table(["domain", "correct", "p50 s", "p95 s", "max s"], per_domain),
+        f"<sub>Routed by: {how}.</sub>",
+        conditions(data),
+    ])
+
+
+def server_settings(data: dict[str, Any]) -> str:
+    rows = [[f"`{b['setting']}`", "busy neighbour" if b["busy_neighbour"] else "idle",
+             b["decode_tokens_per_s"]["p50"], b["prompt_tokens_per_s_first_reads"]["p50"],
+             ", ".join(str(n) for n in b["prompt_tokens_evaluated_on_repeats"])] for b in data["blocks"]]
+    return _join([
+        "**llama-server threads** (`bench/server_settings.py`): the supervised server at each setting, on an idle "
+        "machine and beside a process that keeps one core busy; requests alternate two long system prompts, so "
+        "the last column shows the prompt cache restoring each prefix (tokens evaluated on a repeat). The default "
+        "is `-t 1 -tb 2` on 2 cores (`SME_LOCAL__THREADS`, `SME_LOCAL__THREADS_BATCH`).",
+        table(["setting", "machine", "generated tok/s (p50)", "prompt tok/s (first reads)",
+               "prompt tokens evaluated on repeats"], rows),
+        conditions(data),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -191,7 +239,8 @@ def section() -> str:
         "rewrites this section (about 45–60 minutes on 2 cores). The numbers below were measured on a shared "
         "2-core machine while other jobs ran, so each block states the load it saw.",
     ]
-    for name, render in (("startup", startup), ("sympy_latency", sympy), ("fast_path", fast_path),
+    for name, render in (("user_questions", user_questions), ("server_settings", server_settings),
+                         ("startup", startup), ("sympy_latency", sympy), ("fast_path", fast_path),
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
                          ("retrieval_gate", retrieval_gate)):
         data = load(name)

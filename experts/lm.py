@@ -103,10 +103,13 @@ class LMChain:
         specs: Backends in the order they are tried.
         local: The supervised local server, or None when there is none.
         local_wait: Seconds to wait for the local server to finish loading before falling back.
+        cache: Let DSPy answer repeated identical calls from its cache.
     """
 
-    def __init__(self, role: Role, specs: list[LMSpec], local: LocalBackend | None, local_wait: float = 120.0):
+    def __init__(self, role: Role, specs: list[LMSpec], local: LocalBackend | None, local_wait: float = 120.0,
+                 cache: bool = True):
         self.role, self.specs, self.local, self.local_wait = role, specs, local, local_wait
+        self.cache = cache
         self._lms: dict[tuple[str, str | None, str | None, float, int], Any] = {}
         self._lock = threading.Lock()
 
@@ -137,6 +140,7 @@ class LMChain:
                 lm = dspy.LM(
                     model, api_base=api_base, api_key=key, temperature=spec.temperature,
                     max_tokens=spec.max_tokens, engine="litellm", num_retries=1 if spec.model == LOCAL else 3,
+                    cache=self.cache,
                 )
                 self._lms[cache_key] = lm
         return lm, Served(label="local" if spec.model == LOCAL else spec.label, model=served)

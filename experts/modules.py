@@ -8,20 +8,40 @@ from collections.abc import Callable
 import dspy
 
 from sme_mcp.experts.math_kind import is_symbolic
+from sme_mcp.experts.router_stage import NearestNeighbourStage
 from sme_mcp.experts.signatures import AnswerGeneral, RouteQuestion, SolveMath, SolveWordProblem, WriteCode
 
 
 class ExpertRouter(dspy.Module):
-    """Picks the expert for a question, with a confidence."""
+    """Picks the expert for a question, with a confidence: nearest neighbours first, the LM if unsure.
 
-    def __init__(self) -> None:
+    Args:
+        nearest: The first stage (no LM call); None routes every question through the LM stage.
+
+    The prediction's `stage` says which stage decided: `nearest_neighbours` or `lm`.
+    """
+
+    def __init__(self, nearest: NearestNeighbourStage | None = None) -> None:
         super().__init__()
         self.route = dspy.ChainOfThought(RouteQuestion)
+        self.nearest = nearest
+        self.use_nearest = nearest is not None
 
     def forward(self, question: str) -> dspy.Prediction:
+        vote = self.nearest.vote(question) if self.use_nearest and self.nearest is not None else None
+        if vote is not None and vote.decided:
+            return dspy.Prediction(domain=vote.label, confidence=vote.share, stage="nearest_neighbours",
+                                   reasoning=f"nearest known questions: {vote.share:.0%} {vote.label} "
+                                   f"(closest similarity {vote.similarity:.2f})")
+        return self.lm_route(question)
+
+    def lm_route(self, question: str) -> dspy.Prediction:
+        """The LM stage alone."""
         # JSON output lets the server's grammar enforce the Literal domain.
         with dspy.context(adapter=dspy.JSONAdapter()):
-            return self.route(question=question)
+            pred = self.route(question=question)
+        pred.stage = "lm"
+        return pred
 
 
 class LoopSafeReAct(dspy.ReAct):

@@ -29,7 +29,14 @@ class ProgramVersion(BaseModel):
     version: str
     file: str
     status: str = Field(default="candidate", description="candidate, promoted or rejected")
-    holdout_score: float | None = None
+    gate_score: float | None = Field(default=None, description="Score on the items that chose it (the gate)")
+    gate_split: str | None = Field(
+        default=None, description="Where the gate ran: dev; None for versions gated on the first holdout items"
+    )
+    holdout_score: float | None = Field(
+        default=None, description="Score on holdout items that chose nothing; for versions gated on holdout "
+        "items (before gates moved to dev) this is the gate score, and `gate_split` is None",
+    )
     baseline_score: float | None = None
     receipt: str | None = None
     optimizer: str | None = None
@@ -145,17 +152,21 @@ class ProgramStore:
         """Makes an earlier version (or `base`, the uncompiled program) active again.
 
         Raises:
-            ValueError: No such version.
+            ValueError: No such version, or the pointer cannot be written (the message says which).
         """
         self._seeded(name)
-        if version == BASE:
-            self._point(name, BASE)
-            return None
-        record = self.get(name, version)
-        if record is None:
-            known = ", ".join(v.version for v in self.versions(name)) or "none"
-            raise ValueError(f"{name} has no version {version!r} (versions: {known}; or 'base')")
-        self._point(name, version)
+        record = None
+        if version != BASE:
+            record = self.get(name, version)
+            if record is None:
+                known = ", ".join(v.version for v in self.versions(name)) or "none"
+                raise ValueError(f"{name} has no version {version!r} (versions: {known}; or 'base')")
+        try:
+            self._point(name, version)
+        except OSError as exc:
+            raise ValueError(f"cannot make {version} the active {name} program: writing {self.root / name} failed "
+                             f"({exc.strerror or type(exc).__name__}); check that the data dir (SME_DATA_DIR) is "
+                             "writable and has space") from exc
         return record
 
     def _point(self, name: str, version: str) -> None:

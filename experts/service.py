@@ -12,16 +12,18 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from sme_mcp.experts.answer import ExpertAnswer
+from sme_mcp.experts.answer import ExpertAnswer, Verification
+from sme_mcp.experts.answer_trace import AnswerTrace
+from sme_mcp.experts.exact_math import exact_request
 from sme_mcp.experts.fast_path import arithmetic_expression
 from sme_mcp.experts.lm import LMChain, LocalBackend, Served
 from sme_mcp.experts.programs import ProgramStore
 from sme_mcp.experts.settings import DOMAINS, ROLES, Domain, Role, Settings
 from sme_mcp.tools.doc_index import DEFAULT_COLLECTION, DocumentIndex, DocumentIndexError, Hit, default_index
 from sme_mcp.tools.markdown import strip_fences
-from sme_mcp.tools.worker import SympyWorkerPool
+from sme_mcp.tools.worker import ComputeError, SympyWorkerPool
 
 if TYPE_CHECKING:
     import dspy
@@ -29,10 +31,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DESCRIPTIONS: dict[Role, tuple[str, str]] = {
-    "router": ("Chooses the expert for a question", "ChainOfThought(RouteQuestion)"),
+    "router": ("Chooses the expert for a question",
+               "nearest-neighbour vote over MiniLM embeddings; ChainOfThought(RouteQuestion) when the vote is unsure"),
     "math": ("Arithmetic, algebra, calculus and word problems; exact via SymPy tools",
-             "fast path + ReAct(SolveMath) for formulas + ChainOfThought(SolveWordProblem)"),
-    "code": ("Writes and explains Python code", "ChainOfThought(WriteCode)"),
+             "exact SymPy path for plain requests + ReAct(SolveMath) for formulas + ChainOfThought(SolveWordProblem)"),
+    "code": ("Writes Python code and runs it against the question's tests (or its own quick checks) in the sandbox, "
+             "repairing failures; explains code, showing its real output",
+             "VerifiedCodeExpert: ChainOfThought(WriteCode) + sandbox tests + ChainOfThought(RepairCode), "
+             "Predict(WriteChecks), Predict(ExplainCode)"),
     "general": ("Facts, definitions and everything else, grounded in the 'general' document collection",
                 "hybrid search + ChainOfThought(AnswerWithContext)"),
 }
@@ -43,7 +49,15 @@ class ExpertInfo(BaseModel):
     description: str
     module: str
     program_version: str | None
-    holdout_score: float | None
+    gate_score: float | None = Field(
+        default=None, description="The active version's score on the items that chose it (its promotion gate)"
+    )
+    gate_split: str | None = Field(default=None, description="Where that gate ran: dev, or the first holdout items")
+    holdout_score: float | None = Field(
+        default=None, description="The active program's score on holdout items that chose nothing (None: not measured)"
+    )
+    holdout_n: int | None = None
+    holdout_receipt: str | None = None
     backends: list[str]
 
 
@@ -70,7 +84,7 @@ class ExpertService:
         self.settings = settings
         self.local = local
         self.pool = pool or SympyWorkerPool(settings.sympy_workers, settings.sympy_timeout, settings.sympy_memory_mb)
-        self.chains = {role: LMChain(role, settings.role(role).chain, local) for role in ROLES}
+        self.chains = {role: LMChain(role, settings.role(role).chain, local, cache=settings.lm_cache) for role in ROLES}
         self.programs = ProgramStore(settings.data_dir / "programs", settings.shipped_programs_dir)
         self._modules: dict[str, dspy.Module] = {}
         self._versions: dict[str, str | None] = {}
@@ -123,14 +137,21 @@ class ExpertService:
         """A fresh, uncompiled module for a role (what optimizers start from)."""
         from sme_mcp.experts.general_rag import RetrievalGeneralExpert
         from sme_mcp.experts.math_tools import sympy_tools
-        from sme_mcp.experts.modules import CodeExpert, ExpertRouter, MathExpert
+        from sme_mcp.experts.modules import ExpertRouter, MathExpert
 
         if name == "router":
-            return ExpertRouter()
+            from sme_mcp.experts.router_stage import NearestNeighbourStage, load_router_examples
+
+            embedder = self.documents.embedder
+            stage = NearestNeighbourStage(embedder.embed, cache_dir=self.settings.cache_dir / "router",
+                                          model_name=embedder.model_name)
+            return ExpertRouter(stage.fit(load_router_examples(self.settings.goldsets_dir)))
         if name == "math":
             return MathExpert(sympy_tools(self.pool), max_iters=self.settings.react_max_iters)
         if name == "code":
-            return CodeExpert()
+            from sme_mcp.experts.code_expert import VerifiedCodeExpert
+
+            return VerifiedCodeExpert(repair_attempts=self.settings.code_repair_attempts)
         return RetrievalGeneralExpert(self.search_documents, k=self.settings.retrieval_k,
                                       min_similarity=self.settings.retrieval_min_similarity)
 
@@ -176,46 +197,94 @@ class ExpertService:
             raise InvalidQuestion(f"unknown domain {domain!r}; use one of: {', '.join(DOMAINS)} (or omit it)")
         return question.strip(), domain  # type: ignore[return-value]
 
-    def ask(self, question: str, domain: str | None = None) -> ExpertAnswer:
+    def ask(self, question: str, domain: str | None = None, trace: AnswerTrace | None = None) -> ExpertAnswer:
         """Answers a question, routing it unless `domain` is given.
+
+        An exact math request ("derivative of x**3*sin(x)", "15% of 240") is answered by SymPy with
+        no router and no LM; a clear question is routed by nearest neighbours with no LM call.
+
+        Args:
+            question: The question as the user wrote it.
+            domain: The expert to use; None lets the router choose.
+            trace: Collects the answer's cost and forwards its progress; a fresh one if omitted.
 
         Raises:
             InvalidQuestion: Empty, oversized, or an unknown domain.
             NoBackendError: No LM backend could answer.
-            ComputeError: The exact arithmetic fast path refused or failed.
+            ComputeError: Plain arithmetic that SymPy refused (too large, malformed).
+            AnswerCancelled: `trace.cancel` was set.
         """
-        started = time.perf_counter()
+        trace = trace or AnswerTrace()
         question, chosen = self.validate(question, domain)
+        if chosen in (None, "math"):
+            with trace.stage("exact", "checking for an exact math request"):
+                exact = self._exact(question, trace)
+            if exact is not None:
+                exact.routed_by = "explicit" if chosen else "fast_path"
+                exact.cost = trace.cost()
+                return exact
         routed_by: Any = "explicit"
         confidence = None
-        expression = arithmetic_expression(question) if chosen in (None, "math") else None
-        if expression is not None:
-            return self._fast_path(expression, started, "explicit" if chosen else "fast_path")
         if chosen is None:
-            chosen, confidence, routed_by = self.route(question)
-        return self._answer(question, chosen, routed_by, confidence, started)
+            with trace.stage("routing", "choosing an expert"):
+                chosen, confidence, routed_by = self.route(question, trace)
+        with trace.stage(chosen, f"{chosen} expert ({routed_by})"):
+            answer = self._answer(question, chosen, routed_by, confidence, trace)
+        answer.cost = trace.cost()
+        answer.latency_ms = answer.cost.total_seconds * 1000
+        return answer
 
-    def _fast_path(self, expression: str, started: float, routed_by: Any) -> ExpertAnswer:
-        result = self.pool.run("evaluate", expression=expression)
+    def _exact(self, question: str, trace: AnswerTrace) -> ExpertAnswer | None:
+        """The SymPy answer to an exact math request, or None when the question needs an expert."""
+        request = exact_request(question)
+        if request is None:
+            return None
+        plain_arithmetic = arithmetic_expression(question) is not None
+        try:
+            result = self.pool.run(request.op, **request.kwargs)
+        except ComputeError as exc:
+            if plain_arithmetic:
+                raise  # nothing an expert could add: the expression itself is refused
+            log.info("exact %s did not apply (%s); asking the experts", request.op, exc)
+            return None
+        trace.add_tool(request.op)
+        text = f"{result['result']}{request.suffix}"
         numeric = result.get("numeric")
         return ExpertAnswer(
-            answer=result["result"], domain="math", routed_by=routed_by, confidence=1.0,
-            reasoning=f"Exact arithmetic by SymPy: {expression} = {result['result']}"
-            + (f" ≈ {numeric}" if numeric else ""),
-            backend="sympy", model=None, latency_ms=(time.perf_counter() - started) * 1000,
-            tools_used=["evaluate"],
+            answer=text, domain="math", routed_by="fast_path", confidence=1.0,
+            verification=Verification(method="exact", outcome="passed", checked=f"computed by SymPy: {request.task}"),
+            reasoning=f"Exact by SymPy ({request.op}): {request.task} = {text}" + (f" ≈ {numeric}" if numeric else ""),
+            backend="sympy", model=None, latency_ms=(time.perf_counter() - trace.started) * 1000,
+            tools_used=[request.op],
         )
 
-    def route(self, question: str) -> tuple[Domain, float | None, str]:
-        """Chooses a domain with the router program: (domain, confidence, routed_by)."""
+    def route(self, question: str, trace: AnswerTrace | None = None) -> tuple[Domain, float | None, str]:
+        """Chooses a domain: (domain, confidence, routed_by).
+
+        The router's nearest-neighbour stage decides clear questions without an LM call (and
+        without waiting for the local server); the LM stage decides the rest.
+        """
         router = self.module("router")
+        trace = trace or AnswerTrace()
+        vote = None
+        if getattr(router, "use_nearest", False) and router.nearest is not None:
+            try:
+                vote = router.nearest.vote(question)
+            except Exception as exc:  # no embedder here: the LM stage still routes
+                log.warning("nearest-neighbour routing unavailable (%s); using the LM router", exc)
+        if vote is not None and vote.decided and vote.label in DOMAINS:
+            return vote.label, vote.share, "nearest_neighbours"  # type: ignore[return-value]
         try:
-            pred, _ = self.chains["router"].run(lambda: router(question=question))
+            with trace.recording():
+                pred, _ = self.chains["router"].run(lambda: router.lm_route(question))
         except Exception as exc:
             from sme_mcp.experts.lm import NoBackendError
 
             if isinstance(exc, NoBackendError):
                 raise
+            if vote is not None and vote.label in DOMAINS:
+                log.warning("LM router failed (%s); taking the neighbours' vote", exc)
+                return vote.label, vote.share, "nearest_neighbours"  # type: ignore[return-value]
             log.warning("router failed (%s); answering with the general expert", exc)
             return "general", None, "router_fallback"
         domain = pred.domain if pred.domain in DOMAINS else "general"
@@ -226,11 +295,12 @@ class ExpertService:
         return domain, confidence, "router"
 
     def _answer(
-        self, question: str, domain: Domain, routed_by: Any, confidence: float | None, started: float
+        self, question: str, domain: Domain, routed_by: Any, confidence: float | None, trace: AnswerTrace
     ) -> ExpertAnswer:
         module = self.module(domain)
-        pred, served = self.chains[domain].run(lambda: module(question=question))
-        return self._to_answer(pred, served, domain, routed_by, confidence, started)
+        with trace.recording():
+            pred, served = self.chains[domain].run(lambda: module(question=question))
+        return self._to_answer(pred, served, domain, routed_by, confidence, trace.started)
 
     def _to_answer(
         self, pred: Any, served: Served, domain: Domain, routed_by: Any, confidence: float | None, started: float
@@ -239,15 +309,23 @@ class ExpertService:
         tools = [v for k, v in trajectory.items() if k.startswith("tool_name_") and v != "finish"]
         code = None
         if domain == "code":
-            code = strip_fences(str(pred.code))
-            answer = f"```python\n{code}\n```\n\n{pred.explanation}".strip()
+            code = strip_fences(str(pred.code or "")) or None  # an explanation may come without code
+            explanation = str(pred.explanation or "").strip()
+            answer = f"```python\n{code}\n```\n\n{explanation}".strip() if code else explanation
         else:
             answer = str(pred.answer).strip()
+        # An expert that checks its answer says how (a Verification or its dict); the rest say nothing was.
+        verification = getattr(pred, "verification", None)
+        if isinstance(verification, dict):
+            verification = Verification(**verification)
+        if not isinstance(verification, Verification):
+            verification = Verification(method="none", outcome="unchecked", checked="the answer was not checked")
         return ExpertAnswer(
             answer=answer, domain=domain, routed_by=routed_by, confidence=confidence,
             reasoning=getattr(pred, "reasoning", None), code=code, backend=served.label, model=served.model,
             latency_ms=(time.perf_counter() - started) * 1000, tools_used=tools,
             program_version=self._versions.get(domain), sources=list(getattr(pred, "sources", None) or []),
+            verification=verification,
         )
 
     def describe_lm(self, role: Role) -> dict[str, Any]:
@@ -258,14 +336,28 @@ class ExpertService:
         return info
 
     def experts(self) -> list[ExpertInfo]:
+        from sme_mcp.optimize.selection import clean_holdout_score
+
         out = []
         for role in ROLES:
             version = self.programs.active(role)
             description, module = DESCRIPTIONS[role]
+            try:
+                clean = clean_holdout_score(self.settings.receipts_dir, role, version.version if version else None)
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # a broken receipt must not hide the experts
+                log.warning("holdout score of %s unknown: %s", role, exc)
+                clean = None
+            gate_score = None
+            if version is not None:  # versions gated before gates moved to dev keep that score as holdout_score
+                gate_score = version.gate_score if version.gate_split else version.holdout_score
             out.append(ExpertInfo(
                 name=role, description=description, module=module,
                 program_version=version.version if version else None,
-                holdout_score=version.holdout_score if version else None,
+                gate_score=gate_score,
+                gate_split=(version.gate_split or "holdout (first items)") if version else None,
+                holdout_score=clean["score"] if clean else None,  # type: ignore[arg-type]
+                holdout_n=clean["n"] if clean else None,  # type: ignore[arg-type]
+                holdout_receipt=clean["receipt"] if clean else None,  # type: ignore[arg-type]
                 backends=[spec.label for spec in self.settings.role(role).chain],
             ))
         return out

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from sme_mcp.tools.file_access import WalkLimits
 
 Domain = Literal["math", "code", "general"]
 Role = Literal["router", "math", "code", "general"]
@@ -36,8 +39,16 @@ class LMSpec(BaseModel):
         return self.model if self.api_base is None else f"{self.model}@{self.api_base}"
 
 
-def _default_chain() -> list[LMSpec]:
-    return [LMSpec(), LMSpec(model="openai/gpt-4o-mini", api_key_env="OPENAI_API_KEY")]
+def _default_chain(max_tokens: int = 1024) -> list[LMSpec]:
+    return [LMSpec(max_tokens=max_tokens),
+            LMSpec(model="openai/gpt-4o-mini", api_key_env="OPENAI_API_KEY", max_tokens=max_tokens)]
+
+
+def _router_chain() -> RoleSettings:
+    # The LM router's reasoning is one or two sentences (about 90 tokens); the 1.5B model sometimes runs on
+    # for 700+ tokens (about 100 s at -t 1). Cut there, the output does not parse and the nearest-neighbour
+    # vote decides instead (ExpertService.route).
+    return RoleSettings(chain=_default_chain(max_tokens=256))
 
 
 class RoleSettings(BaseModel):
@@ -52,9 +63,16 @@ class LocalServerSettings(BaseModel):
     enabled: bool = True
     binary: Path | None = Field(default=None, description="llama-server path; default: the embedded build")
     model_path: Path | None = Field(default=None, description="GGUF file; default: the embedded model")
-    # One core is left for this process and its SymPy workers: on 2 cores, -t 2 collapsed from ~26 to
-    # ~3 tokens/s whenever anything else ran, while -t 1 keeps ~12 (bench/concurrency.py measures it).
+    # Generation leaves one core for this process and its SymPy workers; prompt reading uses them all.
+    # bench/server_settings.py on 2 cores (bench/results/server_settings.json): -t 2 generated 16.8 tok/s idle
+    # but collapsed to 4.8 beside a busy neighbour (5.3 with --poll 0); -t 1 -tb 2 generated 10.7 idle and
+    # 9.3 busy, and read prompts as fast as -t 2 (51.5 vs 49.7 tok/s idle). DSPy calls read far more
+    # tokens than they write, so -t 1 -tb 2 is the default.
     threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
+    threads_batch: int | None = Field(
+        default_factory=lambda: os.cpu_count() or 2,
+        description="Threads for reading prompts (-tb); None: llama-server's default (same as threads)",
+    )
     ctx_size: int = 8192
     parallel: int = 1
     chat_template: str | None = None
@@ -72,12 +90,57 @@ class HttpSettings(BaseModel):
     port: int = 8765
     token: str | None = Field(default=None, description="Bearer token required on every request")
     allowed_hosts: list[str] = Field(default_factory=list, description="Extra Host header values to accept")
+    # Connection hygiene: a client that opens connections and never finishes a request must not hold them
+    # (or the process's file descriptors) for ever.
+    request_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a connection may take to send a complete request (headers and "
+        "body), from its opening or the end of the previous response; slower ones are closed",
+    )
+    keep_alive_timeout: int = Field(default=5, ge=1, description="Seconds an idle keep-alive connection stays open")
+    max_connections: int = Field(
+        default=256, ge=1, description="Open connections at most (SSE streams count; one client's pool may hold "
+        "100); further ones are closed at once. Also capped at half the process's file-descriptor limit",
+    )
+    max_header_bytes: int = Field(default=16384, ge=1024, description="Largest request head (request line and "
+                                  "headers) accepted")
 
 
 class MLflowSettings(BaseModel):
     enabled: bool = False
     tracking_uri: str | None = Field(default=None, description="Default: sqlite file in the data dir")
     experiment: str = "sme-mcp"
+
+
+class ClientFilesSettings(BaseModel):
+    """Which files on this machine MCP clients may make the server read (not the experts' settings).
+
+    A client names paths in `ingest_documents` and in `run_eval`'s `goldset_path`; the server resolves
+    each (symlinks and `..` included) and reads it only when the result lies inside these folders. The
+    folders themselves are resolved once (ingest folders when the server is built, gold-set folders at
+    their first use). The command line (`sme-mcp ingest`, `sme-mcp eval --goldset`) is run by the user
+    and reads any path the user names.
+    """
+
+    ingest_roots: list[Path] = Field(
+        default_factory=lambda: [REPO_DIR / "docs" / "demo_corpus"],
+        description="Folders ingest_documents may read (recursively); empty: clients may ingest nothing",
+    )
+    goldset_roots: list[Path] | None = Field(
+        default=None, description="Folders run_eval's goldset_path may point into; None: the gold sets dir "
+        "(SME_GOLDSETS_DIR) and the demo corpus (its questions.jsonl); empty: none",
+    )
+    max_walk_files: int = Field(default=10_000, ge=1, description="Directory entries (files and folders, hidden "
+                                "ones included) one ingest_documents call looks at, at most")
+    max_walk_depth: int = Field(default=32, ge=1, description="Folder levels below a named folder that are read")
+    max_walk_seconds: float = Field(default=60.0, gt=0, description="Seconds one ingest_documents call may spend "
+                                    "listing folders")
+    max_goldset_bytes: int = Field(default=50_000_000, ge=1, description="Largest gold-set file run_eval reads")
+    max_goldset_line_bytes: int = Field(default=1_000_000, ge=1024, description="Longest gold-set line (one item)")
+
+    def walk_limits(self) -> WalkLimits:
+        from sme_mcp.tools.file_access import WalkLimits
+
+        return WalkLimits(self.max_walk_files, self.max_walk_depth, self.max_walk_seconds)
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -91,18 +154,27 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: _xdg("XDG_DATA_HOME", ".local/share"))
     cache_dir: Path = Field(default_factory=lambda: _xdg("XDG_CACHE_HOME", ".cache"))
-    router: RoleSettings = Field(default_factory=RoleSettings)
+    router: RoleSettings = Field(default_factory=_router_chain)
     math: RoleSettings = Field(default_factory=RoleSettings)
     code: RoleSettings = Field(default_factory=RoleSettings)
     general: RoleSettings = Field(default_factory=RoleSettings)
     local: LocalServerSettings = Field(default_factory=LocalServerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     mlflow: MLflowSettings = Field(default_factory=MLflowSettings)
+    client_files: ClientFilesSettings = Field(default_factory=ClientFilesSettings)
     sympy_workers: int = 2
     sympy_timeout: float = 10.0
     sympy_memory_mb: int = 1024
     max_question_chars: int = 8000
     react_max_iters: int = 5
+    code_repair_attempts: int = Field(
+        default=2, ge=0, le=5, description="Times the code expert may repair code that failed its tests in the "
+        "sandbox (each repair is one LM call; the expert makes at most 4 calls per question)",
+    )
+    lm_cache: bool = Field(
+        default=True, description="Reuse identical LM calls from DSPy's cache under the data dir; false: every call "
+        "reaches the model (what benchmarks of latency need)",
+    )
     retrieval_k: int = Field(default=3, ge=0, description="Passages the general expert retrieves; 0: closed-book")
     retrieval_min_similarity: float = Field(
         # From bench/results/retrieval_gate.json: at 0.35 the top passage of 94.5% of SQuAD questions is kept

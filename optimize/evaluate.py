@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from sme_mcp.experts.answer_trace import AnswerCancelled, AnswerCost, AnswerTrace
 from sme_mcp.experts.lm import NoBackendError
-from sme_mcp.optimize.goldsets import GOLDSETS, GoldItem, Split, goldset_path, load_goldset, split_sizes
+from sme_mcp.optimize.goldsets import GOLDSETS, GoldItem, GoldsetError, Split, goldset_path, load_goldset, split_sizes
 from sme_mcp.optimize.receipts import environment, write_receipt
 from sme_mcp.optimize.scoring import score_item
+from sme_mcp.optimize.selection import holdout_items_that_chose
 from sme_mcp.optimize.stats import wilson_interval
 
 if TYPE_CHECKING:
@@ -41,6 +43,8 @@ class ItemResult(BaseModel):
     latency_s: float
     prediction: str = Field(description="The answer (or code, or routed domain), truncated")
     detail: str | None = Field(default=None, description="Why it failed, or the error it raised")
+    routed_by: str | None = Field(default=None, description="How the router decided (router gold set)")
+    cost: AnswerCost | None = Field(default=None, description="LM calls, tokens and seconds per stage")
 
 
 class EvalReport(BaseModel):
@@ -48,6 +52,7 @@ class EvalReport(BaseModel):
     split: str
     path: str
     n: int
+    excluded: int = Field(default=0, description="Holdout items left out because they chose a program (gate items)")
     correct: int
     score: float
     ci_low: float = Field(description="Wilson 95 % interval, lower bound")
@@ -110,7 +115,7 @@ def run_eval(
         goldset: `math`, `code`, `general` or `router`.
         split: Which split to score (ignored when `path` is given).
         path: Any JSONL file in the gold-set format, instead of the committed split.
-        limit: Score only the first `limit` items.
+        limit: Score only the first `limit` items (after leaving out holdout items that chose a program).
         threads: Items evaluated at once (match the local server's parallel slots).
         progress: Called as items finish, with (done, total, correct).
         cancel: When set, remaining items are skipped and `EvalCancelled` is raised; no receipt unless
@@ -128,11 +133,18 @@ def run_eval(
     import dspy
 
     if goldset not in GOLDSETS:
-        from sme_mcp.optimize.goldsets import GoldsetError
-
         raise GoldsetError(f"unknown gold set {goldset!r}; use one of: {', '.join(GOLDSETS)}")
     source = path or goldset_path(service.settings.goldsets_dir, goldset, split)
-    items = load_goldset(source, limit)
+    items = load_goldset(source)
+    excluded: dict[str, list[str]] = {}
+    if path is None and split == "holdout":
+        # Holdout items that chose a program (gates before they moved to dev) never count in its score.
+        excluded = holdout_items_that_chose(service.settings.receipts_dir, goldset)
+        chose = {item_id for ids in excluded.values() for item_id in ids}
+        items = [item for item in items if item.id not in chose]
+        if not items:
+            raise GoldsetError(f"every {goldset} holdout item chose a program; nothing is left to score")
+    items = items[:limit] if limit is not None else items
     cancel = cancel or threading.Event()
     fatal: list[BaseException] = []
     results: dict[str, ItemResult] = {}
@@ -150,19 +162,23 @@ def run_eval(
             if cancel.is_set():
                 return dspy.Prediction(skipped=True)
             t = time.perf_counter()
+            trace = AnswerTrace(cancel=cancel)
             try:
                 if goldset == "router":
-                    domain, confidence, _ = service.route(question)
-                    pred = dspy.Prediction(domain=domain, confidence=confidence)
+                    domain, confidence, routed_by = service.route(question, trace)
+                    pred = dspy.Prediction(domain=domain, confidence=confidence, routed_by=routed_by,
+                                           cost=trace.cost())
                 else:
-                    answer = service.ask(question, goldset)
-                    pred = dspy.Prediction(answer=answer.answer, code=answer.code)
+                    answer = service.ask(question, goldset, trace=trace)
+                    pred = dspy.Prediction(answer=answer.answer, code=answer.code, cost=answer.cost)
             except NoBackendError as exc:
                 fatal.append(exc)
                 cancel.set()
                 return dspy.Prediction(skipped=True)
+            except AnswerCancelled:  # the run was cancelled mid-item: the item is not scored
+                return dspy.Prediction(skipped=True)
             except Exception as exc:  # a failed item scores 0 and its error goes in the receipt
-                pred = dspy.Prediction(error=f"{type(exc).__name__}: {str(exc)[:300]}")
+                pred = dspy.Prediction(error=f"{type(exc).__name__}: {str(exc)[:300]}", cost=trace.cost())
             pred.latency_s = time.perf_counter() - t
             return pred
 
@@ -177,7 +193,8 @@ def run_eval(
         result = ItemResult(
             id=item.id, correct=bool(scored and scored.correct), f1=f1,
             latency_s=round(float(getattr(pred, "latency_s", 0.0)), 3), prediction=_prediction_text(goldset, pred),
-            detail=error or (scored.detail if scored else None),
+            detail=error or (scored.detail if scored else None), routed_by=getattr(pred, "routed_by", None),
+            cost=getattr(pred, "cost", None),
         )
         with lock:
             results[item.id] = result
@@ -211,7 +228,8 @@ def run_eval(
     threshold = service.settings.eval_thresholds.get(goldset) if path is None else None
     score = correct / n if n else 0.0
     report = EvalReport(
-        goldset=goldset, split=split if path is None else "custom", path=str(source), n=n, correct=correct,
+        goldset=goldset, split=split if path is None else "custom", path=str(source), n=n,
+        excluded=len({item_id for ids in excluded.values() for item_id in ids}), correct=correct,
         score=round(score, 4), ci_low=round(low, 4), ci_high=round(high, 4),
         mean_f1=round(sum(f1s) / len(f1s), 4) if f1s else None, threshold=threshold,
         passed=None if threshold is None else score >= threshold,
@@ -226,6 +244,11 @@ def run_eval(
             "split_sizes": split_sizes(service.settings.goldsets_dir, goldset) if path is None else None,
             "threads": threads, "limit": limit,
             "expert_settings": _expert_settings(service, goldset),
+            "excluded": {
+                "rule": "holdout items that chose a program of this gold set (its gate items) are not scored",
+                "items": sorted({item_id for ids in excluded.values() for item_id in ids}),
+                "receipts": sorted(excluded),
+            },
             "items": [r.model_dump() for r in ordered],
         }
         receipt = write_receipt(service.settings.receipts_dir, "eval", f"{goldset}-{report.split}", payload, env)

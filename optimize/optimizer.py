@@ -1,5 +1,11 @@
-"""`run_optimization`: compile on train, select on dev, score baseline and candidate on the same holdout
-items, and promote the candidate only if it beats the active program there.
+"""`run_optimization`: compile on train, choose on dev, report on holdout.
+
+The candidate is compiled on train (optimizers that select among candidates select on the first
+half of dev), then the active program and the candidate are scored on the same gate items (the
+rest of dev, or all of it when nothing selected on it): that is the gate, and the candidate is
+promoted only if it wins there. Both are then scored on the same holdout items,
+which neither the optimizer nor the gate ever saw: that is the score the receipt reports. The
+receipt lists which items chose the program (train, dev) and which scored it (holdout).
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sme_mcp.optimize.goldsets import GoldItem, goldset_path, load_goldset, split_sizes
+from sme_mcp.optimize.goldsets import GoldItem, GoldsetError, goldset_path, load_goldset, split_sizes
 from sme_mcp.optimize.receipts import environment, write_receipt
 from sme_mcp.optimize.scoring import score_item
+from sme_mcp.optimize.selection import holdout_items_that_chose
 from sme_mcp.optimize.stats import mcnemar_exact, wilson_interval
 
 if TYPE_CHECKING:
@@ -44,6 +51,9 @@ class OptimizeRequest(BaseModel):
     threads: int = Field(default=1, ge=1, le=16)
 
 
+GATE_SPLIT = "dev"
+
+
 class SideScore(BaseModel):
     version: str
     score: float
@@ -55,10 +65,15 @@ class SideScore(BaseModel):
 
 class OptimizeReport(BaseModel):
     request: OptimizeRequest
-    baseline: SideScore
-    candidate: SideScore
+    gate_split: str = Field(default=GATE_SPLIT, description="The split the gate compared the programs on")
+    baseline: SideScore = Field(description="The active program on the gate items")
+    candidate: SideScore = Field(description="The candidate on the gate items")
     delta: float
     mcnemar: dict[str, float] = Field(description="b: only baseline right, c: only candidate right, p: two-sided")
+    holdout_baseline: SideScore | None = Field(default=None, description="The active program on the holdout items")
+    holdout_candidate: SideScore | None = Field(default=None, description="The candidate on the holdout items")
+    holdout_delta: float | None = None
+    holdout_mcnemar: dict[str, float] | None = None
     promoted: bool
     active_version: str
     candidate_version: str
@@ -156,8 +171,20 @@ def _side(version: str, outcomes: list[bool]) -> SideScore:
                      ci_low=round(low, 4), ci_high=round(high, 4))
 
 
+SELECTING = ("bootstrap_rs", "mipro", "gepa")  # optimizers that choose among candidates on a validation set
+
+
+def split_dev(optimizer: str, dev: list[GoldItem]) -> tuple[list[GoldItem], list[GoldItem]]:
+    """(selection items, gate items): an optimizer that selects on dev does so on its first half, and the gate
+    compares on the second, so the gate never judges on the items that chose the candidate."""
+    if optimizer not in SELECTING or len(dev) < 2:
+        return dev, dev
+    half = len(dev) // 2
+    return dev[:half], dev[half:]
+
+
 def should_promote(baseline: SideScore, candidate: SideScore) -> bool:
-    """The eval gate: promote only a strictly higher holdout score on the same items."""
+    """The eval gate: promote only a strictly higher score on the same gate (dev) items."""
     return candidate.n == baseline.n and candidate.score > baseline.score
 
 
@@ -184,7 +211,14 @@ def run_optimization(
     root = service.settings.goldsets_dir
     train = load_goldset(goldset_path(root, req.goldset, "train"), req.train_limit)
     dev = load_goldset(goldset_path(root, req.goldset, "dev"), req.dev_limit)
-    holdout = load_goldset(goldset_path(root, req.goldset, "holdout"), req.holdout_limit)
+    select, gate = split_dev(req.optimizer, dev)
+    # Holdout items an earlier gate chose on (before gates moved to dev) are not reported either.
+    chose_before = holdout_items_that_chose(service.settings.receipts_dir, req.goldset)
+    left_out = sorted({item_id for ids in chose_before.values() for item_id in ids})
+    holdout = [item for item in load_goldset(goldset_path(root, req.goldset, "holdout")) if item.id not in left_out]
+    holdout = holdout[: req.holdout_limit] if req.holdout_limit is not None else holdout
+    if not holdout:
+        raise GoldsetError(f"every {req.goldset} holdout item chose a program; nothing is left to report")
     lm, served = service.chains[req.goldset].first_available()
     calls_before = len(lm.history)
     metric_calls = 0
@@ -201,25 +235,45 @@ def run_optimization(
     baseline_module = service.module(req.goldset)
     student = service.build_module(req.goldset)
     progress("compile", 0, 0, None)
+    # The router's nearest-neighbour stage would answer every train question itself (they are its
+    # examples), leaving the LM stage nothing to learn from: the LM stage is compiled alone, then the
+    # first stage is refitted on the current train examples and put back in front of it.
+    nearest = getattr(student, "nearest", None) if req.goldset == "router" else None
+    if nearest is not None:
+        student.use_nearest = False
     with dspy.context(lm=lm):
         candidate_module = _compile(
-            req, student, _examples(train), _examples(dev), lm,
+            req, student, _examples(train), _examples(select), lm,
             _plain_metric(req.goldset, count, cancel), _feedback_metric(req.goldset, count, cancel),
         )
+    if nearest is not None:
+        from sme_mcp.experts.router_stage import load_router_examples
+
+        candidate_module.nearest = nearest.fit(load_router_examples(root))
+        candidate_module.use_nearest = True
+    # The gate: both programs on the same dev items. Dev may also have chosen among candidates
+    # (random search, MIPROv2, GEPA): it is selection, never the reported score.
+    gate_base = _score(service, req, baseline_module, gate, lm, "gate baseline", progress, cancel)
+    gate_cand = _score(service, req, candidate_module, gate, lm, "gate candidate", progress, cancel)
+    # The report: both programs on the same holdout items, which chose nothing.
     base_outcomes = _score(service, req, baseline_module, holdout, lm, "holdout baseline", progress, cancel)
     cand_outcomes = _score(service, req, candidate_module, holdout, lm, "holdout candidate", progress, cancel)
-    baseline = _side(active.version if active else "base", base_outcomes)
-    b, c, p = mcnemar_exact(base_outcomes, cand_outcomes)
+    baseline = _side(active.version if active else "base", gate_base)
+    b, c, p = mcnemar_exact(gate_base, gate_cand)
+    hb, hc, hp = mcnemar_exact(base_outcomes, cand_outcomes)
     progress("saving", 0, 1, None)
     record = store.save(
         req.goldset, candidate_module, holdout_score=None, optimizer=req.optimizer,
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
-    candidate = _side(record.version, cand_outcomes)
+    candidate = _side(record.version, gate_cand)
+    holdout_baseline, holdout_candidate = _side(baseline.version, base_outcomes), _side(record.version, cand_outcomes)
     promoted = should_promote(baseline, candidate)
     report = OptimizeReport(
         request=req, baseline=baseline, candidate=candidate, delta=round(candidate.score - baseline.score, 4),
-        mcnemar={"b": b, "c": c, "p": round(p, 6)}, promoted=promoted,
+        mcnemar={"b": b, "c": c, "p": round(p, 6)}, holdout_baseline=holdout_baseline,
+        holdout_candidate=holdout_candidate, holdout_delta=round(holdout_candidate.score - holdout_baseline.score, 4),
+        holdout_mcnemar={"b": hb, "c": hc, "p": round(hp, 6)}, promoted=promoted,
         active_version=record.version if promoted else baseline.version, candidate_version=record.version,
         wall_s=round(time.perf_counter() - t0, 1), lm_calls=len(lm.history) - calls_before,
         metric_calls=metric_calls,
@@ -228,14 +282,29 @@ def run_optimization(
         "report": report.model_dump(exclude={"receipt"}),
         "lm": {**service.describe_lm(req.goldset), "served_by": served.label, **(lm_info or {})},
         "split_sizes": split_sizes(root, req.goldset),
+        "provenance": {
+            "chose": {"train": [item.id for item in train], "dev (selection)": [item.id for item in select],
+                      "dev (gate)": [item.id for item in gate]},
+            "scored": {"holdout": [item.id for item in holdout]},
+            "holdout_left_out": {"items": left_out, "receipts": sorted(chose_before),
+                                 "rule": "holdout items an earlier gate chose on are not reported"},
+            "rule": "compiled on train; candidates selected on the selection part of dev, the gate decided on "
+                    "the gate part (all of dev when nothing selects); holdout only reported",
+        },
+        "gate_items": [
+            {"id": item.id, "baseline": bo, "candidate": co}
+            for item, bo, co in zip(gate, gate_base, gate_cand, strict=True)
+        ],
         "holdout_items": [
             {"id": item.id, "baseline": bo, "candidate": co}
             for item, bo, co in zip(holdout, base_outcomes, cand_outcomes, strict=True)
         ],
     }, env)
     report.receipt = receipt.name
-    record = record.model_copy(update={"holdout_score": candidate.score, "baseline_score": baseline.score,
-                                       "receipt": receipt.name})
+    record = record.model_copy(update={
+        "gate_score": candidate.score, "gate_split": GATE_SPLIT, "baseline_score": baseline.score,
+        "holdout_score": holdout_candidate.score, "receipt": receipt.name,
+    })
     if promoted:
         store.promote(record)
         service.reload(req.goldset)
@@ -253,8 +322,10 @@ def _log_mlflow(service: ExpertService, report: OptimizeReport, receipt: Any) ->
 
     with mlflow.start_run(run_name=f"optimize-{report.request.goldset}-{report.candidate_version}"):
         mlflow.log_params(report.request.model_dump())
-        mlflow.log_metrics({
-            "baseline_holdout": report.baseline.score, "candidate_holdout": report.candidate.score,
-            "delta": report.delta, "mcnemar_p": report.mcnemar["p"], "promoted": float(report.promoted),
-        })
+        metrics = {"baseline_gate": report.baseline.score, "candidate_gate": report.candidate.score,
+                   "delta": report.delta, "mcnemar_p": report.mcnemar["p"], "promoted": float(report.promoted)}
+        if report.holdout_baseline is not None and report.holdout_candidate is not None:
+            metrics |= {"baseline_holdout": report.holdout_baseline.score,
+                        "candidate_holdout": report.holdout_candidate.score}
+        mlflow.log_metrics(metrics)
         mlflow.log_artifact(str(receipt))

@@ -1,8 +1,10 @@
 """Regenerates the results table in README.md from the receipts in receipts/ (never edit it by hand).
 
 For each gold set it shows its largest holdout evaluations, oldest first, each with the commit
-it ran (so a change to an expert shows as a new row beside the old score), every optimization run
-(baseline -> candidate on its holdout items, with intervals, McNemar p and commit), and the evaluations of
+it ran (so a change to an expert shows as a new row beside the old score); beside them the largest
+runs that left out the holdout items that chose a program, and base against each compiled version
+paired on those same items; every optimization run (baseline -> candidate on its gate items, with
+intervals, McNemar p and commit, and on holdout items where it reported them), and the evaluations of
 other gold-set files (`--goldset PATH`), such as the general expert on the demo corpus with and
 without retrieval. A commit keeps its `-dirty` mark; a field corrected in receipts/errata.jsonl is
 shown corrected, marked `*`, with the reason and evidence below its table.
@@ -67,9 +69,66 @@ def _notes(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _items(report: dict, receipt: dict) -> str:
+    """How many items were scored, and whether the holdout items that chose a program were left out."""
+    left_out = len((receipt.get("excluded") or {}).get("items", []))
+    return _n(report) + (f" ({left_out} gate items left out)" if left_out else "")
+
+
+def _shown_evals(evals: list[dict]) -> list[dict]:
+    """The largest full runs over all holdout items, and the largest runs that left the gate items out."""
+    shown = []
+    for clean in (False, True):
+        group = [r for r in evals if ("excluded" in r) == clean]
+        if group:
+            largest = max(r["report"]["n"] for r in group)
+            shown += [r for r in group if r["report"]["n"] == largest]
+    return sorted(shown, key=lambda r: r["created_at"])
+
+
+def paired(receipts: list[dict]) -> list[str]:
+    """Base against each compiled version on the same holdout items that chose nothing.
+
+    A version's newest complete run is paired with the newest base run over the same items, at the same
+    commit and with the same model file, so the pair differs in the program alone.
+    """
+    from sme_mcp.optimize.stats import mcnemar_exact
+
+    lines = ["", "Paired on the same holdout items, none of which chose either program, at the same commit and "
+             "model (newest complete runs):", "",
+             "| gold set | items | commit | base % | program | program % | fixed | broken | McNemar p |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rows = 0
+    for name in GOLDSETS:
+        runs = sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
+                       and r["report"]["split"] == "holdout" and "excluded" in r
+                       and r["report"].get("complete", True)), key=lambda r: r["created_at"])
+        newest: dict[str, dict] = {}
+        for r in runs:
+            if r["report"]["program_version"] is not None:
+                newest[r["report"]["program_version"]] = r
+
+        def key(r: dict) -> tuple:
+            return (frozenset(i["id"] for i in r["items"]), r.get("git_commit"), r["report"]["lm"].get("model_file"))
+
+        for version, r in newest.items():
+            bases = [b for b in runs if b["report"]["program_version"] is None and key(b) == key(r)]
+            if not bases:
+                continue
+            base = bases[-1]
+            a = {i["id"]: i["correct"] for i in base["items"]}
+            b = {i["id"]: i["correct"] for i in r["items"]}
+            ids = sorted(a)
+            broken, fixed, p = mcnemar_exact([a[i] for i in ids], [b[i] for i in ids])  # (only base, only it, p)
+            lines.append(f"| {name} | {len(ids)} | {_commit(r.get('git_commit'))} | {_pct(base['report']['score'])} | "
+                         f"{version} | {_pct(r['report']['score'])} | {fixed} | {broken} | {p:.3g} |")
+            rows += 1
+    return lines if rows else []
+
+
 def table(receipts: list[dict]) -> str:
     lines = [
-        "| gold set | program | commit | holdout n | score % | 95% CI % | model | receipt |",
+        "| gold set | program | commit | holdout items | score % | 95% CI % | model | receipt |",
         "|---|---|---|---|---|---|---|---|",
     ]
     shown: list[dict] = []
@@ -79,33 +138,39 @@ def table(receipts: list[dict]) -> str:
         if not evals:
             lines.append(f"| {name} | – | – | – | not measured yet | – | – | – |")
             continue
-        largest = max(r["report"]["n"] for r in evals)
-        for r in sorted((r for r in evals if r["report"]["n"] == largest), key=lambda r: r["created_at"]):
+        for r in _shown_evals(evals):
             rep = r["report"]
             extra = f" (token F1 {_pct(rep['mean_f1'])})" if rep.get("mean_f1") is not None else ""
             program = _marked(r, "report.program_version", rep["program_version"] or "base")
             commit = _marked(r, "git_commit", _commit(r.get("git_commit")))
             lines.append(
-                f"| {name} | {program} | {commit} | {_n(rep)} | "
+                f"| {name} | {program} | {commit} | {_items(rep, r)} | "
                 f"{_pct(rep['score'])}{extra} | {_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | "
                 f"{rep['lm'].get('model_file', '?')} | {_link(r, ('report.program_version', 'git_commit'))} |"
             )
             shown.append(r)
     lines += _notes(shown)
+    lines += paired(receipts)
     optimizations = sorted((r for r in receipts if r["kind"] == "optimize"), key=lambda r: r["created_at"])
     if optimizations:
-        lines += ["", "| gold set | optimizer | commit | holdout n | baseline % (CI) | candidate % (CI) | delta | "
-                  "McNemar p | promoted | receipt |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["", "| gold set | optimizer | commit | gate items | baseline % (CI) | candidate % (CI) | delta | "
+                  "McNemar p | promoted | holdout (chose nothing): baseline → candidate % | receipt |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in optimizations:
             rep, req = r["report"], r["report"]["request"]
             b, c = rep["baseline"], rep["candidate"]
             link = _link(r, ("git_commit",))
+            # Before gates moved to dev, the gate ran on the first holdout items and nothing else was reported.
+            gate = f"dev {c['n']}" if rep.get("gate_split") == "dev" else f"holdout[:{c['n']}]"
+            hb, hc = rep.get("holdout_baseline"), rep.get("holdout_candidate")
+            held = (f"{_pct(hb['score'])} → {_pct(hc['score'])} (n {hc['n']}, p {rep['holdout_mcnemar']['p']:.3g})"
+                    if hb and hc else "–")
             lines.append(
                 f"| {req['goldset']} | {req['optimizer']}/{req['budget']} | "
-                f"{_marked(r, 'git_commit', _commit(r.get('git_commit')))} | {c['n']} | "
+                f"{_marked(r, 'git_commit', _commit(r.get('git_commit')))} | {gate} | "
                 f"{_pct(b['score'])} ({_pct(b['ci_low'])}–{_pct(b['ci_high'])}) | "
                 f"{_pct(c['score'])} ({_pct(c['ci_low'])}–{_pct(c['ci_high'])}) | {100 * rep['delta']:+.1f} | "
-                f"{rep['mcnemar']['p']:.3g} | {'yes' if rep['promoted'] else 'no'} | {link} |"
+                f"{rep['mcnemar']['p']:.3g} | {'yes' if rep['promoted'] else 'no'} | {held} | {link} |"
             )
         lines += _notes(optimizations)
     customs: dict[tuple, dict] = {}

@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from sme_mcp.experts.answer import ExpertAnswer
+from sme_mcp.experts.answer_trace import AnswerCancelled, AnswerTrace
 from sme_mcp.experts.lm import NoBackendError
 from sme_mcp.experts.service import ExpertInfo, ExpertService, InvalidQuestion
 from sme_mcp.optimize.evaluate import EvalReport
@@ -96,18 +98,18 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
     server = MCPServer("sme-mcp", version=VERSION, instructions=INSTRUCTIONS)
     local_status = local.status if local is not None else None
 
-    async def ask_expert(args: ti.AskExpert) -> ExpertAnswer:
-        try:
-            return await anyio.to_thread.run_sync(service.ask, args.question, args.domain, abandon_on_cancel=True)
-        except (InvalidQuestion, NoBackendError, ComputeError) as exc:
-            raise ToolError(str(exc)) from exc
+    async def ask_expert(args: ti.AskExpert, ctx: Context) -> ExpertAnswer:
+        return await answer_with_progress(service, args, ctx)
 
     add_model_tool(
         server, "ask_expert", ti.AskExpert, ask_expert, ExpertAnswer,
         "Answer a question with the math, code or general expert (DSPy programs on a local LM). "
-        "Returns the answer with the domain, how it was routed, confidence, reasoning, the backend that "
-        "served it, latency and tools used.",
+        "Exact math requests are answered by SymPy at once; clear questions are routed without the LM. "
+        "Sends progress notifications (stage, model and tool calls) at least every few seconds and stops "
+        "when cancelled. Returns the answer with the domain, how it was routed, confidence, reasoning, the "
+        "backend that served it, latency, tools used and its cost (LM calls, tokens, seconds per stage).",
         ToolAnnotations(readOnlyHint=True, openWorldHint=False, destructiveHint=False),
+        with_context=True,
     )
 
     async def list_experts(args: BaseModel) -> ExpertList:
@@ -123,7 +125,8 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
     async def run_eval(args: ti.RunEval, ctx: Context) -> EvalReport:
         from sme_mcp.optimize.evaluate import EvalCancelled
         from sme_mcp.optimize.evaluate import run_eval as evaluate
-        from sme_mcp.optimize.goldsets import GoldsetError
+        from sme_mcp.optimize.goldsets import GoldsetError, check_client_goldset
+        from sme_mcp.tools.file_access import AccessDenied
 
         token = anyio.lowlevel.current_token()
         cancel = threading.Event()
@@ -134,16 +137,28 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
                 anyio.from_thread.run(functools.partial(ctx.report_progress, done, total, message), token=token)
 
         def work() -> EvalReport:
+            # A client's file must resolve inside the allowed gold-set folders and pass the bounded, content-free
+            # validation before the evaluation reads it (SME_CLIENT_FILES__GOLDSET_ROOTS).
+            path: Path | None = check_client_goldset(service.settings, args.goldset_path) if args.goldset_path else None
             return evaluate(
-                service, args.domain, args.split, path=Path(args.goldset_path) if args.goldset_path else None,
+                service, args.domain, args.split, path=path,
                 limit=args.limit, threads=args.threads, progress=progress, cancel=cancel,
                 lm_info=local.model_info() if local is not None else None, write=args.write_receipt,
             )[0]
 
         try:
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
-        except (GoldsetError, NoBackendError, EvalCancelled) as exc:
+        except (AccessDenied, GoldsetError, NoBackendError, EvalCancelled) as exc:
             raise ToolError(str(exc)) from exc
+        except OSError as exc:  # e.g. the receipts dir is not writable; never the gold set's content
+            log.exception("run_eval failed")
+            raise ToolError(f"run_eval failed: {exc.strerror or type(exc).__name__} ({exc.filename or 'no file'}); "
+                            "check that the receipts dir (SME_RECEIPTS_DIR) is writable, or pass "
+                            "write_receipt=false") from exc
+        except Exception as exc:  # never a bare "Error executing tool": say what failed and what to do
+            log.exception("run_eval failed unexpectedly")
+            raise ToolError(f"run_eval failed unexpectedly ({type(exc).__name__}); the server is still running. "
+                            "Try again, with a smaller limit; the server log has the details") from exc
         finally:
             cancel.set()  # on client cancellation the worker thread stops after its in-flight items
 
@@ -246,19 +261,25 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
         return json.dumps(list_receipts(receipts_dir))
 
     @server.resource("receipt://{name}", name="receipt", mime_type="application/json",
-                     description="One receipt: settings, scores with intervals, and per-item results")
+                     description="One receipt: settings, scores with intervals, and per-item results, with errata "
+                     "(receipts/errata.jsonl) applied and listed under _errata")
     def receipt(name: str) -> str:
-        from sme_mcp.optimize.receipts import read_receipt
+        from sme_mcp.optimize.receipts import read_receipt_with_errata
 
-        try:
-            return json.dumps(read_receipt(receipts_dir, name), indent=1)
+        try:  # as the README table shows it: a field a bug wrote wrong carries its erratum's correction
+            return json.dumps(read_receipt_with_errata(receipts_dir, name), indent=1)
         except FileNotFoundError as exc:
             raise ResourceNotFoundError(str(exc)) from exc
+
+    # SymPy calls wait for a worker on threads of their own, as many as the pool has workers: a queue of them
+    # never holds the threads (40, shared by anyio) that every other tool and resource runs on.
+    sympy_threads = anyio.CapacityLimiter(max(1, getattr(service.pool, "size", 2)))
 
     def sympy_tool(op: str, model: type[BaseModel], description: str) -> None:
         async def run(args: BaseModel) -> SympyResult:
             try:
-                result = await anyio.to_thread.run_sync(lambda: service.pool.run(op, **args.model_dump()))
+                result = await anyio.to_thread.run_sync(lambda: service.pool.run(op, **args.model_dump()),
+                                                        limiter=sympy_threads)
             except ComputeError as exc:
                 raise ToolError(str(exc)) from exc
             except Exception as exc:  # never a bare "Error executing tool": say what failed
@@ -285,9 +306,80 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
 
     from sme_mcp.server.rag_tools import register_rag_tools
 
-    register_rag_tools(server, lambda: service.documents)
+    register_rag_tools(server, lambda: service.documents, allowed_roots=service.settings.client_files.ingest_roots,
+                       walk_limits=service.settings.client_files.walk_limits())
     return server
 
 
 class _NoInput(BaseModel):
     pass
+
+
+HEARTBEAT_S = 3.0  # progress at least this often, so clients that reset their timeout on progress never fire it
+
+
+async def answer_with_progress(service: ExpertService, args: ti.AskExpert, ctx: Context | None) -> ExpertAnswer:
+    """Runs `service.ask` in a worker thread, sending progress until it ends, and stopping it on cancel.
+
+    The first notification goes out at once, then one on every stage, model call and tool call,
+    and a heartbeat every `HEARTBEAT_S` seconds with the elapsed time. When the client cancels,
+    the trace's cancel flag stops the work at its next model or tool call, so an abandoned
+    question does not keep the local model busy for the next one.
+    """
+    token = anyio.lowlevel.current_token()
+    trace = AnswerTrace(progress=lambda message: from_thread(message))
+    sent = 0
+    lock = threading.Lock()
+
+    async def notify(message: str) -> None:
+        nonlocal sent
+        if ctx is None:
+            return
+        with lock:
+            sent += 1
+            n = sent
+        elapsed = time.perf_counter() - trace.started
+        with contextlib.suppress(Exception):  # a client gone mid-answer must not fail the answer
+            await ctx.report_progress(n, None, f"{message} ({elapsed:.0f} s)")
+
+    def from_thread(message: str) -> None:
+        with contextlib.suppress(Exception):
+            anyio.from_thread.run(notify, message, token=token)
+
+    async def heartbeat() -> None:
+        while True:
+            await anyio.sleep(HEARTBEAT_S)
+            await notify(trace.message)
+
+    def work() -> tuple[ExpertAnswer | None, BaseException | None]:
+        try:
+            return service.ask(args.question, args.domain, trace=trace), None
+        except (Exception, AnswerCancelled) as exc:
+            return None, exc
+
+    await notify("received")
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(heartbeat)
+            answer, failure = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+            group.cancel_scope.cancel()
+    finally:
+        trace.cancel.set()  # a cancelled call stops its worker at the next model or tool call
+    if answer is not None:
+        return answer
+    if isinstance(failure, InvalidQuestion | NoBackendError | ComputeError):
+        raise ToolError(str(failure)) from failure
+    if isinstance(failure, AnswerCancelled):
+        raise ToolError("the question was cancelled") from failure
+    log.error("ask_expert failed", exc_info=failure)
+    raise ToolError(describe_failure(failure)) from failure  # never a bare "Error executing tool"
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A message for an unexpected failure of the question path: what failed and what to do."""
+    name = type(exc).__name__
+    if any(t.__name__ == "AdapterParseError" for t in type(exc).__mro__):
+        return ("The local model's output could not be parsed into an answer (a small model does this "
+                "sometimes). Ask again, rephrase the question, or name the domain (math, code, general).")
+    return (f"The expert failed unexpectedly ({name}: {str(exc)[:200]}). The server is still running; "
+            "ask again, or name the domain. The server log has the details.")

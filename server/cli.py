@@ -51,14 +51,50 @@ def _running(settings: Settings) -> Iterator[tuple[ExpertService, LocalServer | 
 def cmd_serve(args: argparse.Namespace) -> int:
     from sme_mcp.server.serve import serve
 
-    settings = _settings(args)
-    if args.token:
+    settings = _settings(args)  # SME_HTTP__TOKEN, if set, is already in settings.http.token
+    if args.token_file:
+        try:
+            settings.http.token = read_token_file(args.token_file)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    elif args.token:
+        print("warning: a token given with --token is visible to every local user in the process list (ps); "
+              "use SME_HTTP__TOKEN or --token-file instead", file=sys.stderr)
         settings.http.token = args.token
     serve(settings, args.transport, args.host, args.port)
     return 0
 
 
+def read_token_file(path: str) -> str:
+    """The bearer token in the first line of `path` (surrounding whitespace removed).
+
+    Raises:
+        ValueError: The file cannot be read or holds no token (the message never contains the token).
+    """
+    import stat
+    from pathlib import Path
+
+    file = Path(path).expanduser()
+    try:
+        info = file.stat()
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ValueError(f"cannot read the token file {file}: {reason}") from None
+    token = lines[0].strip() if lines else ""
+    if not token:
+        raise ValueError(f"the token file {file} is empty; put the token on its first line")
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        print(f"warning: the token file {file} can be read by other users; chmod 600 it", file=sys.stderr)
+    return token
+
+
+ASK_FAILED = 3  # exit code of `ask` when the expert failed (e.g. model output that cannot be parsed)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
+    """Answers one question: exit 0, 2 for a bad question or no backend, 3 when the expert failed."""
     from sme_mcp.experts.lm import NoBackendError
     from sme_mcp.experts.service import InvalidQuestion
     from sme_mcp.tools.worker import ComputeError
@@ -69,6 +105,20 @@ def cmd_ask(args: argparse.Namespace) -> int:
     except (InvalidQuestion, NoBackendError, ComputeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, not a traceback (-v logs it)
+        from sme_mcp.server.app import describe_failure
+
+        logging.getLogger(__name__).debug("ask failed", exc_info=exc)
+        message = describe_failure(exc)  # e.g. the model's output could not be parsed: what to do about it
+        if message.startswith("The expert failed unexpectedly"):
+            detail = " ".join(str(exc).split())[:200]
+            message = (f"the expert failed unexpectedly ({type(exc).__name__}{': ' + detail if detail else ''}); "
+                       "ask again, or name the domain with --domain; -v shows the traceback")
+        print(f"error: {message}", file=sys.stderr)
+        return ASK_FAILED
     if args.json:
         print(answer.model_dump_json(indent=2))
     else:
@@ -191,7 +241,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         active = store.active(args.domain)
         for v in store.versions(args.domain):
             mark = "*" if active and active.version == v.version else " "
-            print(f"{mark} {v.version:5} {v.status:9} holdout {v.holdout_score} (baseline {v.baseline_score}) "
+            gate = (f"gate {v.gate_score} on {v.gate_split}, holdout {v.holdout_score}" if v.gate_split
+                    else f"gate {v.holdout_score} on the first holdout items")
+            print(f"{mark} {v.version:5} {v.status:9} {gate} (baseline {v.baseline_score}) "
                   f"{v.optimizer or ''} {v.created_at or ''} {v.receipt or ''}")
         print(f"{'*' if active is None else ' '} base")
         return 0
@@ -217,7 +269,9 @@ def cmd_experts(args: argparse.Namespace) -> int:
         return 0
     for e in experts:
         version = e.program_version or "base (not compiled)"
-        score = f", holdout {e.holdout_score:.3f}" if e.holdout_score is not None else ""
+        score = f", gate {e.gate_score:.3f} ({e.gate_split})" if e.gate_score is not None else ""
+        if e.holdout_score is not None:
+            score += f", holdout {e.holdout_score:.3f} on {e.holdout_n} unseen items"
         print(f"{e.name:8} {e.description}\n         {e.module}; program {version}{score}; "
               f"backends: {' -> '.join(e.backends)}")
     return 0
@@ -291,7 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transport", choices=["stdio", "sse", "http"], default="stdio")
     p.add_argument("--host", default=None, help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="HTTP port (default 8765)")
-    p.add_argument("--token", default=os.environ.get("SME_HTTP__TOKEN"), help="require this bearer token (HTTP)")
+    p.add_argument("--token", default=None, help="require this bearer token (HTTP); visible in ps: prefer "
+                   "SME_HTTP__TOKEN or --token-file")
+    p.add_argument("--token-file", default=None, metavar="PATH",
+                   help="require the bearer token on the first line of this file (HTTP)")
     p.add_argument("--no-local", action="store_true", help="do not launch the local llama-server")
     p.set_defaults(func=cmd_serve)
 

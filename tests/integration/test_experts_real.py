@@ -13,7 +13,7 @@ from mcp import Client
 
 from sme_mcp.experts.lm import NoBackendError
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
+from sme_mcp.experts.settings import ClientFilesSettings, LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import build_server
 from sme_mcp.server.local_lm import LocalServer
 from sme_mcp.tools.parse import parse_expression
@@ -42,17 +42,26 @@ def test_arithmetic_takes_the_fast_path_and_never_calls_the_model(service):
 
 
 @pytest.mark.anyio
-async def test_symbolic_question_is_routed_to_math_and_solved_with_react_tools(service):
-    # Through the MCP tool, as a client would ask it.
+async def test_a_plain_derivative_request_is_exact_with_no_model_call(service):
+    # Through the MCP tool, as a client would ask it (the README's own example).
     async with Client(build_server(service)) as client:
         result = await client.call_tool("ask_expert", {"question": "What is the derivative of x**3*sin(x)?"})
     assert not result.is_error, result.content
     answer = result.structured_content
-    assert answer["domain"] == "math" and answer["routed_by"] == "router"
-    assert answer["backend"] == "local" and answer["model"].endswith(".gguf")
-    assert "differentiate" in answer["tools_used"]
+    assert answer["domain"] == "math" and answer["routed_by"] == "fast_path" and answer["backend"] == "sympy"
+    assert answer["tools_used"] == ["differentiate"] and answer["cost"]["lm_calls"] == 0
+    assert answer["verification"]["method"] == "exact"
     x = sp.Symbol("x")
-    got = parse_expression(answer["answer"].replace("\\", ""))
+    assert sp.simplify(parse_expression(answer["answer"]) - sp.diff(x**3 * sp.sin(x), x)) == 0
+
+
+def test_a_symbolic_question_in_prose_is_solved_with_the_react_tools(service):
+    answer = service.ask("Using calculus, what is the rate of change of x**3*sin(x) with respect to x?", domain="math")
+    assert answer.domain == "math" and answer.backend == "local" and answer.model.endswith(".gguf")
+    assert "differentiate" in answer.tools_used
+    assert answer.cost is not None and answer.cost.lm_calls >= 1 and answer.cost.completion_tokens > 0
+    x = sp.Symbol("x")
+    got = parse_expression(answer.answer.replace("\\", ""))
     assert sp.simplify(got - sp.diff(x**3 * sp.sin(x), x)) == 0
 
 
@@ -86,7 +95,7 @@ def test_code_question_returns_python_that_does_what_was_asked(service):
 
 def test_general_question(service):
     answer = service.ask("What is the capital city of France?")
-    assert answer.domain == "general" and answer.routed_by == "router"
+    assert answer.domain == "general" and answer.routed_by in ("nearest_neighbours", "router")
     assert "paris" in answer.answer.lower()
     # The router chose the domain, so it must say how sure it was: ExpertService.ask leaves confidence None
     # only for an explicit domain or a failed router (routed_by "router_fallback"); an exact answer has 1.0.
@@ -167,7 +176,8 @@ async def test_cancelled_run_eval_stops_and_writes_no_receipt(local_server, tmp_
     goldset.write_text("\n".join(
         _json.dumps({"id": f"g{i}", "domain": "general", "question": q, "answer": "x", "answers": ["x"]})
         for i, q in enumerate(questions)) + "\n")
-    settings = local_only(Settings(receipts_dir=tmp_path / "receipts"))
+    settings = local_only(Settings(receipts_dir=tmp_path / "receipts",
+                                   client_files=ClientFilesSettings(goldset_roots=[tmp_path])))
     service = ExpertService(settings, local_server)
     progressed: list[float] = []
     try:

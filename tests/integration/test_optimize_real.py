@@ -55,7 +55,9 @@ async def test_optimize_router_with_progress_notifications_and_a_receipt(local_s
         service.close()
     assert job["state"] == "succeeded"
     report = job["result"]
-    assert report["baseline"]["n"] == report["candidate"]["n"] == 4
+    # The gate compares both programs on dev (2 items); the holdout (4 items) is only reported.
+    assert report["gate_split"] == "dev" and report["baseline"]["n"] == report["candidate"]["n"] == 2
+    assert report["holdout_baseline"]["n"] == report["holdout_candidate"]["n"] == 4
     assert report["promoted"] == (report["candidate"]["score"] > report["baseline"]["score"])
     assert report["lm_calls"] > 0
     assert status.structured_content["state"] == "succeeded"

@@ -24,6 +24,7 @@ def anyio_backend() -> str:
 def service(tmp_path, monkeypatch):
     monkeypatch.setenv("SME_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("SME_RECEIPTS_DIR", str(tmp_path / "receipts"))
+    monkeypatch.setenv("SME_CLIENT_FILES__GOLDSET_ROOTS", json.dumps([str(tmp_path)]))  # where the tests' files are
     svc = ExpertService(Settings(), local=None)
     yield svc
     svc.close()
@@ -153,10 +154,10 @@ def test_an_errored_general_item_counts_as_f1_zero_in_mean_f1(tmp_path):
         for i, q, a in rows
     ))
 
-    def ask(question: str, domain: str) -> SimpleNamespace:
+    def ask(question: str, domain: str, trace: object = None) -> SimpleNamespace:
         if question.startswith("Capital"):
             raise RuntimeError("the LM call failed")
-        return SimpleNamespace(answer="William Shakespeare", code="")
+        return SimpleNamespace(answer="William Shakespeare", code="", cost=None)
 
     fake = SimpleNamespace(  # only what run_eval touches when it writes no receipt
         settings=SimpleNamespace(eval_thresholds={}), program_version=lambda goldset: None, ask=ask,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from mcp import Client
 
-from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import build_server
 
 SYMPY_TOOLS = {
@@ -15,22 +13,9 @@ SYMPY_TOOLS = {
 }
 
 
-def no_backend_settings() -> Settings:
-    """Settings whose every chain is unusable: no local server, a cloud model without its key."""
-    settings = Settings()
-    chain = RoleSettings(chain=[LMSpec(), LMSpec(model="openai/gpt-4o-mini", api_key_env="SME_TEST_MISSING_KEY")])
-    for role in ("router", "math", "code", "general"):
-        setattr(settings, role, chain)
-    return settings
-
-
 @pytest.fixture
-def service(tmp_path):
-    settings = no_backend_settings()
-    settings.data_dir = tmp_path / "data"  # a fresh data dir: it starts from the shipped programs
-    svc = ExpertService(settings, local=None)
-    yield svc
-    svc.close()
+def service(no_backend_service):
+    return no_backend_service
 
 
 @pytest.mark.anyio
@@ -164,7 +149,14 @@ async def test_list_experts_reports_modules_versions_and_backends(service):
     assert "ReAct" in experts["math"]["module"]
     shipped = service.programs.active("math")  # seeded from compiled/math
     assert shipped is not None and experts["math"]["program_version"] == shipped.version
-    assert experts["math"]["holdout_score"] == shipped.holdout_score
-    assert experts["code"]["program_version"] is None and experts["code"]["holdout_score"] is None
+    # The shipped version was gated on the first holdout items: that score is its gate score, and its
+    # holdout score comes only from an evaluation that left those items out.
+    from sme_mcp.optimize.selection import clean_holdout_score
+
+    expected_gate = shipped.gate_score if shipped.gate_split else shipped.holdout_score
+    assert experts["math"]["gate_score"] == expected_gate
+    clean = clean_holdout_score(service.settings.receipts_dir, "math", shipped.version)
+    assert experts["math"]["holdout_score"] == (clean["score"] if clean else None)
+    assert experts["code"]["program_version"] is None and experts["code"]["gate_score"] is None
     assert experts["general"]["backends"] == ["local", "openai/gpt-4o-mini"]
     assert out.structured_content["local_lm"] is None

@@ -1,0 +1,205 @@
+"""The router's first stage: a nearest-neighbour vote over MiniLM sentence embeddings, no LM call.
+
+A clear question ("Write a Python function that...", "What is the capital of...") is routed in a
+few milliseconds by the labels of the most similar known questions; only a question whose
+neighbours disagree, or that resembles nothing known, goes on to the LM stage. The known
+questions are the router gold set's train split plus questions phrased as people ask them
+(`goldsets/router/train_phrased.jsonl`); optimizing the router refits this stage on them.
+
+The stage is a `dspy` Parameter, so a saved router program carries its examples and thresholds
+and `load` restores them like any predictor's demos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dspy.predict.parameter import Parameter
+
+log = logging.getLogger(__name__)
+
+Embed = Callable[[Sequence[str]], Any]  # texts -> float32 array (n, dim), rows L2-normalised
+
+
+@dataclass(frozen=True)
+class Vote:
+    """The outcome of one nearest-neighbour vote.
+
+    Attributes:
+        label: The label with the largest similarity-weighted vote.
+        share: Its share of the weighted vote (0-1), used as the routing confidence.
+        similarity: Cosine similarity of the single nearest known question.
+        decided: True when share and similarity clear the stage's thresholds.
+    """
+
+    label: str
+    share: float
+    similarity: float
+    decided: bool
+
+
+class NearestNeighbourStage(Parameter):
+    """Similarity-weighted k-nearest-neighbour classifier over sentence embeddings.
+
+    Args:
+        embed: Turns texts into L2-normalised vectors (the document index's MiniLM embedder).
+        k: Neighbours that vote.
+        min_share: Smallest weighted vote share that decides without the LM.
+        min_similarity: Smallest cosine similarity of the nearest neighbour that decides.
+        cache_dir: Where the examples' embedding matrix is kept between runs (optional).
+        model_name: The embedder's model, part of the cache key.
+
+    The defaults were chosen on the router dev split (bench/router_stage.py): the vote alone was
+    right on 98 of 100 dev questions, and both misses had a share below 0.7, so those go to the LM.
+    General questions resemble little (nearest similarity often 0.2-0.3), so the similarity floor
+    only sends questions that resemble nothing known to the LM.
+
+    Example:
+        >>> stage = NearestNeighbourStage(embedder.embed).fit([("What is 2+2?", "math"), ...])
+        >>> stage.vote("What is 3+3?").label
+        'math'
+    """
+
+    def __init__(self, embed: Embed | None = None, k: int = 7, min_share: float = 0.7, min_similarity: float = 0.15,
+                 cache_dir: Path | None = None, model_name: str = ""):
+        self.embed = embed
+        self.model_name = model_name
+        self.k, self.min_share, self.min_similarity = k, min_share, min_similarity
+        self.cache_dir = cache_dir
+        self.examples: list[tuple[str, str]] = []
+        self._matrix: Any = None
+        self._lock = threading.Lock()
+
+    # -- fitting ---------------------------------------------------------------------------------
+
+    def fit(self, examples: Iterable[tuple[str, str]]) -> NearestNeighbourStage:
+        """Replaces the known questions with `examples` (question, label); duplicates are dropped."""
+        seen: dict[str, str] = {}
+        for question, label in examples:
+            key = " ".join(question.split())
+            if key and key not in seen:
+                seen[key] = label
+        self.examples = list(seen.items())
+        self._matrix = None
+        return self
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({label for _, label in self.examples})
+
+    def _examples_matrix(self) -> Any:
+        import numpy as np
+
+        with self._lock:
+            if self._matrix is not None:
+                return self._matrix
+            if self.embed is None:
+                raise RuntimeError("the nearest-neighbour stage has no embedder")
+            texts = [q for q, _ in self.examples]
+            # The embedder's model is part of the key: another model's matrix would vote wrongly.
+            digest = hashlib.sha256(json.dumps([self.model_name, texts]).encode()).hexdigest()[:24]
+            cached = self.cache_dir / f"router-{digest}.npy" if self.cache_dir else None
+            matrix = None
+            if cached is not None and cached.is_file():
+                try:
+                    matrix = np.load(cached)
+                    if matrix.shape[0] != len(texts):
+                        matrix = None
+                except (OSError, ValueError):
+                    matrix = None
+            if matrix is None:
+                matrix = np.asarray(self.embed(texts), dtype=np.float32)
+                if cached is not None:
+                    try:
+                        cached.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = cached.with_suffix(".tmp.npy")
+                        np.save(tmp, matrix)
+                        tmp.replace(cached)
+                    except OSError as exc:
+                        log.debug("router embedding cache not written: %s", exc)
+            self._matrix = matrix
+            return matrix
+
+    def warm(self) -> None:
+        """Embeds the known questions now (the first vote would otherwise pay for it)."""
+        if self.examples and self.embed is not None:
+            self._examples_matrix()
+
+    # -- voting ----------------------------------------------------------------------------------
+
+    def vote(self, question: str) -> Vote | None:
+        """The neighbours' vote on `question`; None when the stage has no examples or no embedder."""
+        import numpy as np
+
+        if not self.examples or self.embed is None:
+            return None
+        matrix = self._examples_matrix()
+        query = np.asarray(self.embed([question]), dtype=np.float32)[0]
+        sims = matrix @ query
+        k = min(self.k, len(sims))
+        nearest = np.argpartition(-sims, k - 1)[:k]
+        weights: dict[str, float] = {}
+        for i in nearest:
+            label = self.examples[int(i)][1]
+            weights[label] = weights.get(label, 0.0) + max(float(sims[i]), 0.0)
+        total = sum(weights.values())
+        if total <= 0:
+            return None
+        label, weight = max(weights.items(), key=lambda kv: kv[1])
+        share, top = weight / total, float(sims[nearest].max())
+        return Vote(label=label, share=round(share, 4), similarity=round(top, 4),
+                    decided=share >= self.min_share and top >= self.min_similarity)
+
+    # -- dspy Parameter protocol -----------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Kept as fitted: optimizers reset demos, not the known questions."""
+
+    def dump_state(self, json_mode: bool = True) -> dict[str, Any]:
+        return {"k": self.k, "min_share": self.min_share, "min_similarity": self.min_similarity,
+                "examples": [[q, label] for q, label in self.examples]}
+
+    def load_state(self, state: dict[str, Any]) -> NearestNeighbourStage:
+        self.k = int(state.get("k", self.k))
+        self.min_share = float(state.get("min_share", self.min_share))
+        self.min_similarity = float(state.get("min_similarity", self.min_similarity))
+        self.fit((str(q), str(label)) for q, label in state.get("examples", []))
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NearestNeighbourStage:
+        # Optimizers deep-copy programs; the embedder (an ONNX session) and the matrix are shared.
+        # (copy.copy would go through __getstate__, which drops the embedder for pickling.)
+        new = self.__class__.__new__(self.__class__)
+        new.__dict__.update(self.__dict__)
+        new.examples = list(self.examples)
+        new._lock = threading.Lock()
+        return new
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state["embed"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+def load_router_examples(goldsets_dir: Path) -> list[tuple[str, str]]:
+    """The router's known questions: its train split plus the hand-phrased train questions."""
+    from sme_mcp.optimize.goldsets import load_goldset
+
+    examples = []
+    for name in ("train.jsonl", "train_phrased.jsonl"):
+        path = goldsets_dir / "router" / name
+        if path.is_file():
+            examples += [(item.question, item.label) for item in load_goldset(path) if item.label]
+    return examples
