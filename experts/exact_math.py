@@ -28,9 +28,10 @@ _LEAD = re.compile(
 )
 _TAIL = re.compile(r"(?:\s*(?:please|thanks|thank you|for me))*[\s?!.]*$", re.IGNORECASE)
 _VAR = r"([a-zA-Z])"
-_WRT = rf"(?:\s*,?\s*(?:with\s+respect\s+to|wrt|w\.r\.t\.?|in|for)\s+{_VAR})?"
+_WRT = rf"(?:(?:\s*,\s*|\s+)(?:with\s+respect\s+to|wrt|w\.r\.t\.?|in|for)\s+{_VAR})?"
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 # A formula: math characters, with words only where they are function names or single letters.
+_FUNCTION_CALL = re.compile(r"\b(?:sin|cos|tan|cot|sec|csc|exp|log|ln|sinh|cosh|tanh|asin|acos|atan|abs)\s*\(")
 _FORMULA_CHARS = re.compile(r"^[A-Za-z0-9_+\-*/^().,\s=<>\[\]!]+$")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _FORMULA_WORDS = frozenset((
@@ -49,12 +50,14 @@ class ExactRequest:
         kwargs: Its arguments, formulas as the client wrote them.
         task: What is computed, in words, for the answer's reasoning.
         suffix: Appended to the result (" + C" for an antiderivative).
+        real_only: The question asks for real solutions only.
     """
 
     op: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     task: str = ""
     suffix: str = ""
+    real_only: bool = False
 
 
 def _formula(text: str) -> str | None:
@@ -176,12 +179,16 @@ def _solve(text: str) -> ExactRequest | None:
         formulas = [_formula(p) for p in parts]
         if not formulas or any(f is None for f in formulas) or len(formulas) > 10:
             return None
+        if any(_FUNCTION_CALL.search(f) for f in formulas if f):
+            return None  # sin(x) = 0 has infinitely many solutions; SymPy's list would look complete
         if len(formulas) > 1 and not all("=" in f for f in formulas if f):
             return None
         kwargs: dict[str, Any] = {"equations": formulas}
         if var:
             kwargs["variables"] = [var]
-        return ExactRequest("solve", kwargs, "the solutions of " + "; ".join(f for f in formulas if f))
+        real = bool(re.search(r"\breal\b", text, re.IGNORECASE))
+        return ExactRequest("solve", kwargs, ("the real solutions of " if real else "the solutions of ")
+                            + "; ".join(f for f in formulas if f), real_only=real)
     return None
 
 
@@ -227,7 +234,8 @@ def _matrix(text: str) -> ExactRequest | None:
     return ExactRequest(op, {"matrix": m.group(2)}, f"the {m.group(1).lower()} of {m.group(2)}")
 
 
-_NUMBER = r"(-?\d[\d,]*(?:\.\d+)?)"
+# A number: digits with an optional decimal part; commas only as thousands separators ("1,000").
+_NUMBER = r"(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
 
 
 def _plain(number: str) -> str:
@@ -241,7 +249,7 @@ def _worded_arithmetic(text: str) -> ExactRequest | None:
         return ExactRequest("evaluate", {"expression": f"{a}/100*{b}"}, f"{a}% of {b}")
     m = re.match(r"^(sum|product)\s+of\s+(.+)$", text, re.IGNORECASE)
     if m:
-        numbers = re.split(r"\s*(?:,\s*and\s+|,|\band\b)\s*", m.group(2).strip())
+        numbers = re.split(r"\s*(?:,\s*and\s+|,\s+|\band\b)\s*", m.group(2).strip())
         if 2 <= len(numbers) <= 50 and all(re.fullmatch(_NUMBER, n) for n in numbers):
             joiner = " + " if m.group(1).lower() == "sum" else "*"
             expression = joiner.join(f"({_plain(n)})" if n.startswith("-") else _plain(n) for n in numbers)
@@ -344,6 +352,11 @@ def exact_request(question: str) -> ExactRequest | None:
     """
     if not isinstance(question, str) or len(question) > 3000 or "\n\n" in question.strip():
         return None
+    question = question.replace("×", "*").replace("÷", "/").replace("−", "-")
+    bang = re.match(r"^\s*(?:what\s+is\s+|what's\s+|compute\s+|calculate\s+)?(\d{1,4})\s*!\s*\??\s*$", question,
+                    re.IGNORECASE)
+    if bang:
+        return ExactRequest("evaluate", {"expression": f"factorial({bang.group(1)})"}, f"{bang.group(1)}!")
     expression = arithmetic_expression(question)
     if expression is not None:
         return ExactRequest("evaluate", {"expression": expression}, expression)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,16 @@ def prepare_dspy_env(settings: Settings) -> None:
     """Environment DSPy and LiteLLM read at import: no internet, cache under the data dir."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("DSPY_CACHEDIR", str(settings.data_dir / "dspy_cache"))
+
+
+def _real_solutions(result: dict[str, Any]) -> dict[str, Any] | None:
+    """A `solve` result with the solutions that involve the imaginary unit dropped (None: none left)."""
+    parts = [p for p in str(result["result"]).split("; ") if not re.search(r"\bI\b", p)]
+    if not parts:
+        return None
+    if len(parts) == len(str(result["result"]).split("; ")):
+        return result
+    return {"result": "; ".join(parts), "latex": "; ".join(parts), "numeric": None}
 
 
 class ExpertService:
@@ -248,6 +259,19 @@ class ExpertService:
             log.info("exact %s did not apply (%s); asking the experts", request.op, exc)
             return None
         trace.add_tool(request.op)
+        if result["result"] in ("zoo", "nan"):  # 1/0, 0/0, an unbounded limit: say so instead of a symbol
+            what = "the limit does not exist" if request.op == "limit" else "undefined"
+            return ExpertAnswer(
+                answer=what, domain="math", routed_by="fast_path", confidence=1.0,
+                reasoning=f"Exact by SymPy ({request.op}): {request.task} is {result['result']} ({what})",
+                backend="sympy", model=None, latency_ms=(time.perf_counter() - trace.started) * 1000,
+                tools_used=[request.op], verification=Verification(
+                    method="exact", outcome="passed", checked=f"computed by SymPy: {request.task}"),
+            )
+        if request.real_only:
+            result = _real_solutions(result)
+            if result is None:
+                return None  # no real solution listed: let the experts say what SymPy could not
         text = f"{result['result']}{request.suffix}"
         numeric = result.get("numeric")
         return ExpertAnswer(

@@ -89,15 +89,15 @@ def _shown_evals(evals: list[dict]) -> list[dict]:
 def paired(receipts: list[dict]) -> list[str]:
     """Base against each compiled version on the same holdout items that chose nothing.
 
-    A version's newest complete run is paired with the newest base run over the same items, at the same
-    commit and with the same model file, so the pair differs in the program alone.
+    A version's newest complete run is paired with the newest base run over the same items with the same
+    model file; the row names both runs' commits, so a pair whose code differs beyond the program shows it.
     """
     from sme_mcp.optimize.stats import mcnemar_exact
 
-    lines = ["", "Paired on the same holdout items, none of which chose either program, at the same commit and "
-             "model (newest complete runs):", "",
-             "| gold set | items | commit | base % | program | program % | fixed | broken | McNemar p |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["", "Paired on the same holdout items, none of which chose either program, with the same model "
+             "(newest complete runs):", "",
+             "| gold set | items | base commit | base % | program | program commit | program % | fixed | broken | "
+             "McNemar p |", "|---|---|---|---|---|---|---|---|---|---|"]
     rows = 0
     for name in GOLDSETS:
         runs = sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
@@ -109,7 +109,7 @@ def paired(receipts: list[dict]) -> list[str]:
                 newest[r["report"]["program_version"]] = r
 
         def key(r: dict) -> tuple:
-            return (frozenset(i["id"] for i in r["items"]), r.get("git_commit"), r["report"]["lm"].get("model_file"))
+            return frozenset(i["id"] for i in r["items"]), r["report"]["lm"].get("model_file")
 
         for version, r in newest.items():
             bases = [b for b in runs if b["report"]["program_version"] is None and key(b) == key(r)]
@@ -120,8 +120,9 @@ def paired(receipts: list[dict]) -> list[str]:
             b = {i["id"]: i["correct"] for i in r["items"]}
             ids = sorted(a)
             broken, fixed, p = mcnemar_exact([a[i] for i in ids], [b[i] for i in ids])  # (only base, only it, p)
-            lines.append(f"| {name} | {len(ids)} | {_commit(r.get('git_commit'))} | {_pct(base['report']['score'])} | "
-                         f"{version} | {_pct(r['report']['score'])} | {fixed} | {broken} | {p:.3g} |")
+            lines.append(f"| {name} | {len(ids)} | {_commit(base.get('git_commit'))} | "
+                         f"{_pct(base['report']['score'])} | {version} | {_commit(r.get('git_commit'))} | "
+                         f"{_pct(r['report']['score'])} | {fixed} | {broken} | {p:.3g} |")
             rows += 1
     return lines if rows else []
 

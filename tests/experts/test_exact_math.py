@@ -83,3 +83,50 @@ def pool():
 def test_the_operation_answers_exactly(pool, question, answer):
     request = exact_request(question)
     assert pool.run(request.op, **request.kwargs)["result"] + request.suffix == answer
+
+
+@pytest.mark.parametrize(
+    ("question", "op", "kwargs"),
+    [
+        ("what is the sum of 1,000 and 2,000", "evaluate", {"expression": "1000 + 2000"}),
+        ("What is 10!", "evaluate", {"expression": "factorial(10)"}),
+        ("what is 3×4", "evaluate", {"expression": "3*4"}),
+        ("differentiate x**2 with respect to x", "differentiate", {"expression": "x**2", "order": 1, "variable": "x"}),
+    ],
+)
+def test_numbers_signs_and_variables_are_read_as_written(question, op, kwargs):
+    request = exact_request(question)
+    assert request is not None and (request.op, request.kwargs) == (op, kwargs)
+
+
+def test_sin_x_is_never_read_as_s_in_x():
+    for question in ("derivative of sin x", "integrate sin x", "differentiate x^2 + sin x"):
+        request = exact_request(question)
+        assert request is None or request.kwargs.get("variable") != "x" or "sin" in request.kwargs["expression"]
+        assert request is None or request.kwargs["expression"] not in ("s", "x^2 + s")
+
+
+def test_equations_with_periodic_functions_and_real_only_requests():
+    assert exact_request("solve sin(x) = 0") is None  # infinitely many solutions
+    real = exact_request("Find every real x with x**2 + 1 = 0")
+    assert real is not None and real.real_only
+    assert not exact_request("Solve x**2 - 5*x + 6 = 0").real_only
+
+
+def test_real_solutions_drop_complex_roots_and_give_up_when_none_are_left():
+    from sme_mcp.experts.service import _real_solutions
+
+    assert _real_solutions({"result": "x = -I; x = I", "latex": "", "numeric": None}) is None
+    kept = _real_solutions({"result": "x = 1; x = -1/2 - sqrt(3)*I/2; x = -1/2 + sqrt(3)*I/2", "latex": "",
+                            "numeric": None})
+    assert kept["result"] == "x = 1"
+
+
+def test_division_by_zero_is_answered_as_undefined(pool, tmp_path):
+    from sme_mcp.experts.service import ExpertService
+    from sme_mcp.experts.settings import Settings
+
+    service = ExpertService(Settings(data_dir=tmp_path), None, pool=pool)
+    answer = service.ask("what is 1/0")
+    assert answer.answer == "undefined" and answer.routed_by == "fast_path"
+    assert service.ask("limit of 1/x as x approaches 0").answer == "the limit does not exist"
