@@ -19,7 +19,7 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from sme_mcp.experts.answer import ExpertAnswer
 from sme_mcp.experts.answer_trace import AnswerCancelled, AnswerTrace
@@ -83,8 +83,17 @@ def add_model_tool(
 
     async def tool(**kwargs: Any) -> Any:
         ctx = kwargs.pop("ctx", None)
-        args = model(**kwargs)
-        return await (handler(args, ctx) if with_context else handler(args))
+        try:
+            args = model(**kwargs)
+            return await (handler(args, ctx) if with_context else handler(args))
+        except ToolError:
+            raise
+        except ValidationError as exc:
+            raise ToolError(f"{name}: invalid arguments: {exc.errors(include_input=False)}") from exc
+        except Exception as exc:  # the last net: no failure reaches the client as a bare "Error executing tool"
+            log.exception("%s failed unexpectedly", name)
+            raise ToolError(f"{name} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}); the server is "
+                            "still running. Try again; the server log has the details.") from exc
 
     tool.__name__ = name
     tool.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]

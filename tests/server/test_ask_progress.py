@@ -66,3 +66,18 @@ def test_a_cancel_during_the_answer_stops_it_at_its_next_model_call(service, mon
     with dspy.context(lm=lm), pytest.raises(AnswerCancelled):
         service.ask("Write a function that returns 1", "code", trace=AnswerTrace(progress=progress, cancel=cancel))
     assert lm.history == []  # the model was never called
+
+
+@pytest.mark.anyio
+async def test_an_unexpected_failure_of_any_tool_is_named_not_bare(service, monkeypatch):
+    def broken() -> list:
+        raise KeyError("programs")
+
+    monkeypatch.setattr(service, "experts", broken)  # a failure no tool handler anticipated
+    async with Client(build_server(service)) as client:
+        out = await client.call_tool("list_experts", {})
+        again = await client.call_tool("evaluate", {"expression": "2+2"})
+    assert out.is_error
+    text = out.content[0].text
+    assert "list_experts failed unexpectedly (KeyError" in text and "still running" in text
+    assert again.structured_content["result"] == "4"
