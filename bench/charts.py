@@ -34,25 +34,25 @@ def load(name: str) -> dict[str, Any] | None:
 
 
 def our_scores(receipts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Per gold set: the newest full holdout eval of the base program, then the newest optimize run's
-    baseline and candidate (same holdout items), each as {label, score, low, high} in percent."""
+    """Per gold set, each program's newest complete holdout eval on items that chose nothing (the gate
+    items left out), as {label, score, low, high} in percent; a gold set with no such eval shows its
+    largest holdout eval over all items. Gate scores are not drawn: they chose the program."""
     out: dict[str, list[dict[str, Any]]] = {g: [] for g in GOLDSETS}
     for goldset in GOLDSETS:
-        evals = [r for r in receipts if r.get("kind") == "eval" and r["report"].get("goldset") == goldset
-                 and r["report"].get("split") == "holdout"]
-        if evals:
+        evals = sorted((r for r in receipts if r.get("kind") == "eval" and r["report"].get("goldset") == goldset
+                        and r["report"].get("split") == "holdout" and r["report"].get("complete", True)),
+                       key=lambda r: r["created_at"])
+        clean = [r for r in evals if "excluded" in r]
+        if clean:
+            newest = {r["report"].get("program_version"): r for r in clean}
+            for version, r in sorted(newest.items(), key=lambda kv: kv[0] or ""):
+                rep = r["report"]
+                out[goldset].append(_bar(f"ours: {version or 'base'} (n={rep['n']}, unseen items)", rep,
+                                         "optimized" if version else "ours"))
+        elif evals:
             rep = max(evals, key=lambda r: (r["report"]["n"], r["created_at"]))["report"]
             out[goldset].append(_bar(f"ours: {rep.get('program_version') or 'base'} (holdout n={rep['n']})", rep,
                                      "optimized" if rep.get("program_version") else "ours"))
-        runs = [r for r in receipts if r.get("kind") == "optimize" and r["report"]["request"]["goldset"] == goldset]
-        if runs:
-            rep = max(runs, key=lambda r: r["created_at"])["report"]
-            optimizer = f"{rep['request']['optimizer']}/{rep['request']['budget']}"
-            out[goldset].append(_bar(f"ours: baseline {rep['baseline']['version']} (n={rep['baseline']['n']})",
-                                     rep["baseline"], "ours"))
-            promoted = "promoted" if rep.get("promoted") else "not promoted"
-            out[goldset].append(_bar(f"ours: {optimizer} {rep['candidate']['version']} ({promoted})",
-                                     rep["candidate"], "optimized"))
     return out
 
 
