@@ -137,6 +137,7 @@ def run_eval(
     source = path or goldset_path(service.settings.goldsets_dir, goldset, split)
     items = load_goldset(source)
     excluded: dict[str, list[str]] = {}
+    chose: set[str] = set()
     if path is None and split == "holdout":
         # Holdout items that chose a program (gates before they moved to dev) never count in its score.
         excluded = holdout_items_that_chose(service.settings.receipts_dir, goldset)
@@ -229,7 +230,7 @@ def run_eval(
     score = correct / n if n else 0.0
     report = EvalReport(
         goldset=goldset, split=split if path is None else "custom", path=str(source), n=n,
-        excluded=len({item_id for ids in excluded.values() for item_id in ids}), correct=correct,
+        excluded=len(chose), correct=correct,
         score=round(score, 4), ci_low=round(low, 4), ci_high=round(high, 4),
         mean_f1=round(sum(f1s) / len(f1s), 4) if f1s else None, threshold=threshold,
         passed=None if threshold is None else score >= threshold,
@@ -246,7 +247,7 @@ def run_eval(
             "expert_settings": _expert_settings(service, goldset),
             "excluded": {
                 "rule": "holdout items that chose a program of this gold set (its gate items) are not scored",
-                "items": sorted({item_id for ids in excluded.values() for item_id in ids}),
+                "items": sorted(chose),
                 "receipts": sorted(excluded),
             },
             "items": [r.model_dump() for r in ordered],

@@ -204,6 +204,14 @@ def closed_by_server(sockets: list[socket.socket]) -> int:
     return closed
 
 
+def stop(proc: subprocess.Popen[bytes], sockets: list[socket.socket]) -> None:
+    """Closes the test's sockets, then stops the server."""
+    for s in sockets:
+        s.close()
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
 async def answers(port: int) -> None:
     async with Client(f"http://127.0.0.1:{port}/mcp") as client:
         out = await client.call_tool("evaluate", {"expression": "6*7"})
@@ -224,10 +232,7 @@ async def test_http_closes_connections_that_never_send_a_whole_request(tmp_path)
         assert closed_by_server(sockets) == len(sockets)  # every slow connection was closed by the server
         await answers(port)
     finally:
-        for s in sockets:
-            s.close()
-        proc.terminate()
-        proc.wait(timeout=15)
+        stop(proc, sockets)
 
 
 @pytest.mark.anyio
@@ -265,10 +270,7 @@ async def test_http_at_the_descriptor_limit_logs_once_and_recovers(tmp_path):
         await answers(port)
         assert proc.poll() is None
     finally:
-        for s in sockets:
-            s.close()
-        proc.terminate()
-        proc.wait(timeout=15)
+        stop(proc, sockets)
 
 
 @pytest.mark.anyio
