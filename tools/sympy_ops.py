@@ -161,8 +161,45 @@ def solve(equations: list[str], variables: list[str] | None = None) -> dict[str,
     )
     numeric = None
     if all(v.is_number for s in shown for v in s.values()):
-        numeric = "; ".join(", ".join(f"{k} = {sp.N(v, 15)}" for k, v in s.items()) for s in shown)
+        decimal = _decimal_values(v for s in shown for v in s.values())
+        numeric = "; ".join(", ".join(f"{k} = {decimal[v]}" for k, v in s.items()) for s in shown)
     return {"result": text, "latex": latex, "numeric": numeric}
+
+
+def _in_interval(root: sp.Expr, interval: Any) -> bool:
+    """Whether a numeric root lies in a CRootOf isolating interval (real) or rectangle (complex)."""
+    re, im = (float(part) for part in root.as_real_imag())
+    if hasattr(interval, "ax"):  # a complex rectangle (ax, ay) x (bx, by)
+        return float(interval.ax) <= re <= float(interval.bx) and float(interval.ay) <= im <= float(interval.by)
+    return im == 0 and float(interval.a) <= re <= float(interval.b)
+
+
+def _decimal_values(values: Any, digits: int = 15) -> dict[sp.Expr, sp.Expr]:
+    """15-digit decimals of exact numbers; CRootOf roots come from one `nroots` call per polynomial.
+
+    `sp.N` of a CRootOf refines its root to 15 digits exactly: 1-2.5 s for a quintic on a cold worker,
+    which alone can exceed the tool's time limit. `Poly.nroots` finds all roots numerically in
+    milliseconds. Each CRootOf takes the one numeric root inside its isolating interval (which
+    `sp.solve` already computed); if not exactly one lies there, it falls back to `sp.N`.
+    """
+    decimal: dict[sp.Expr, sp.Expr] = {}
+    roots_of: dict[sp.Poly, list[sp.Expr]] = {}
+    for value in values:
+        if value in decimal:
+            continue
+        if isinstance(value, sp.CRootOf):
+            if value.poly not in roots_of:
+                try:
+                    roots_of[value.poly] = value.poly.nroots(n=digits)
+                except Exception:  # nroots gives up on some ill-conditioned polynomials; fall back to N
+                    roots_of[value.poly] = []
+            interval = value._get_interval()  # public accessors refine it further, which is the slow part
+            inside = [r for r in roots_of[value.poly] if _in_interval(r, interval)]
+            if len(inside) == 1:
+                decimal[value] = inside[0]
+                continue
+        decimal[value] = sp.N(value, digits)
+    return decimal
 
 
 def _none_exists(relations: list[sp.Basic], unknowns: list[sp.Symbol]) -> bool:
