@@ -27,6 +27,10 @@ class Verification(BaseModel):
 
 
 class ExpertAnswer(BaseModel):
+    id: str | None = Field(
+        default=None, description="This answer's id in the local usage log: pass it to rate_answer to say whether "
+        "the answer was right (None for answers not logged, e.g. in evaluations)",
+    )
     answer: str = Field(description="The answer (for code questions: the code, then a short explanation)")
     domain: Domain = Field(description="Which expert answered")
     routed_by: Literal["explicit", "fast_path", "nearest_neighbours", "router", "router_fallback"] = Field(

@@ -55,6 +55,8 @@ class NearestNeighbourStage(Parameter):
         min_similarity: Smallest cosine similarity of the nearest neighbour that decides.
         cache_dir: Where the examples' embedding matrix is kept between runs (optional).
         model_name: The embedder's model, part of the cache key.
+        same_question: A known question at least this similar is the same question asked again: its
+            label decides alone (a question a user said was misrouted routes as the user said).
 
     The defaults were chosen on the router dev split (bench/router_stage.py): the vote alone was
     right on 98 of 100 dev questions, and both misses had a share below 0.7, so those go to the LM.
@@ -68,13 +70,15 @@ class NearestNeighbourStage(Parameter):
     """
 
     def __init__(self, embed: Embed | None = None, k: int = 7, min_share: float = 0.7, min_similarity: float = 0.15,
-                 cache_dir: Path | None = None, model_name: str = ""):
+                 cache_dir: Path | None = None, model_name: str = "", same_question: float = 0.95):
         self.embed = embed
         self.model_name = model_name
         self.k, self.min_share, self.min_similarity = k, min_share, min_similarity
+        self.same_question = same_question
         self.cache_dir = cache_dir
         self.examples: list[tuple[str, str]] = []
         self._matrix: Any = None
+        self._known_rows: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     # -- fitting ---------------------------------------------------------------------------------
@@ -86,9 +90,18 @@ class NearestNeighbourStage(Parameter):
             key = " ".join(question.split())
             if key and key not in seen:
                 seen[key] = label
+        rows = self._rows()
         self.examples = list(seen.items())
         self._matrix = None
+        self._known_rows = rows  # refitting embeds only the questions it has not embedded before
         return self
+
+    def _rows(self) -> dict[str, Any]:
+        """Question -> its embedding, for the questions embedded so far."""
+        rows = dict(getattr(self, "_known_rows", None) or {})
+        if self._matrix is not None:
+            rows.update((q, self._matrix[i]) for i, (q, _) in enumerate(self.examples))
+        return rows
 
     @property
     def labels(self) -> list[str]:
@@ -115,7 +128,11 @@ class NearestNeighbourStage(Parameter):
                 except (OSError, ValueError):
                     matrix = None
             if matrix is None:
-                matrix = np.asarray(self.embed(texts), dtype=np.float32)
+                known = getattr(self, "_known_rows", None) or {}
+                missing = [t for t in texts if t not in known]
+                fresh = dict(zip(missing, np.asarray(self.embed(missing), dtype=np.float32), strict=True)) \
+                    if missing else {}
+                matrix = np.stack([known[t] if t in known else fresh[t] for t in texts]).astype(np.float32)
                 if cached is not None:
                     try:
                         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +171,9 @@ class NearestNeighbourStage(Parameter):
             return None
         label, weight = max(weights.items(), key=lambda kv: kv[1])
         share, top = weight / total, float(sims[nearest].max())
+        if top >= getattr(self, "same_question", 1.0):  # the same question again: its own label, whatever else votes
+            label = self.examples[int(nearest[int(np.argmax(sims[nearest]))])][1]
+            return Vote(label=label, share=round(weights[label] / total, 4), similarity=round(top, 4), decided=True)
         return Vote(label=label, share=round(share, 4), similarity=round(top, 4),
                     decided=share >= self.min_share and top >= self.min_similarity)
 
@@ -164,12 +184,13 @@ class NearestNeighbourStage(Parameter):
 
     def dump_state(self, json_mode: bool = True) -> dict[str, Any]:
         return {"k": self.k, "min_share": self.min_share, "min_similarity": self.min_similarity,
-                "examples": [[q, label] for q, label in self.examples]}
+                "same_question": self.same_question, "examples": [[q, label] for q, label in self.examples]}
 
     def load_state(self, state: dict[str, Any]) -> NearestNeighbourStage:
         self.k = int(state.get("k", self.k))
         self.min_share = float(state.get("min_share", self.min_share))
         self.min_similarity = float(state.get("min_similarity", self.min_similarity))
+        self.same_question = float(state.get("same_question", self.same_question))
         self.fit((str(q), str(label)) for q, label in state.get("examples", []))
         return self
 
@@ -179,6 +200,7 @@ class NearestNeighbourStage(Parameter):
         new = self.__class__.__new__(self.__class__)
         new.__dict__.update(self.__dict__)
         new.examples = list(self.examples)
+        new._known_rows = dict(getattr(self, "_known_rows", None) or {})
         new._lock = threading.Lock()
         return new
 
@@ -186,6 +208,7 @@ class NearestNeighbourStage(Parameter):
         state = self.__dict__.copy()
         state.pop("_lock", None)
         state["embed"] = None
+        state["_known_rows"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from sme_mcp.experts.fast_path import arithmetic_expression
 from sme_mcp.experts.lm import LMChain, LocalBackend, Served
 from sme_mcp.experts.programs import ProgramStore
 from sme_mcp.experts.settings import DOMAINS, ROLES, Domain, Role, Settings
+from sme_mcp.experts.usage_log import UsageLog, new_entry_id
 from sme_mcp.tools.doc_index import DEFAULT_COLLECTION, DocumentIndex, DocumentIndexError, Hit, default_index
 from sme_mcp.tools.markdown import strip_fences
 from sme_mcp.tools.worker import ComputeError, SympyWorkerPool
@@ -103,6 +104,7 @@ class ExpertService:
         self._dspy_ready = False
         self._documents: DocumentIndex | None = None
         self._documents_lock = threading.Lock()
+        self.usage = UsageLog(settings.data_dir / "usage.sqlite3", settings.usage.enabled, settings.usage.max_entries)
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -243,6 +245,50 @@ class ExpertService:
             answer = self._answer(question, chosen, routed_by, confidence, trace)
         answer.cost = trace.cost()
         answer.latency_ms = answer.cost.total_seconds * 1000
+        return answer
+
+    def ask_logged(self, question: str, domain: str | None = None, trace: AnswerTrace | None = None,
+                   client: str = "mcp") -> ExpertAnswer:
+        """`ask`, with the question and its outcome written to the usage log and the answer given its id.
+
+        This is what users' questions go through (the `ask_expert` tool, `sme-mcp ask`); evaluations
+        call `ask` and are not logged. A failed question is logged with its error, then re-raised.
+        Rejected input (`InvalidQuestion`) is not logged: there was no question to learn from.
+
+        Args:
+            question: The question as the user wrote it.
+            domain: The expert to use; None lets the router choose.
+            trace: As for `ask`.
+            client: Which entry point asked: "mcp" or "cli".
+        """
+        trace = trace or AnswerTrace()
+        entry_id = new_entry_id()
+        try:
+            answer = self.ask(question, domain, trace=trace)
+        except InvalidQuestion:
+            raise
+        except BaseException as exc:
+            try:
+                self.usage.record(entry_id=entry_id, question=str(question).strip(), asked_domain=domain,
+                                  error=f"{type(exc).__name__}: {str(exc)[:500]}",
+                                  latency_ms=(time.perf_counter() - trace.started) * 1000, client=client)
+            except Exception as log_failure:  # the log must never turn into the answer's failure
+                log.warning("usage log not written: %s", log_failure)
+            raise
+        if not self.usage.enabled:
+            return answer  # no id: there is no entry it could be rated by
+        answer.id = entry_id
+        try:
+            self.usage.record(
+                entry_id=entry_id, question=question.strip(), asked_domain=domain, domain=answer.domain,
+                routed_by=answer.routed_by, confidence=answer.confidence, answer=answer.answer,
+                backend=answer.backend, model=answer.model, program_version=answer.program_version,
+                latency_ms=answer.latency_ms, cost=answer.cost.model_dump() if answer.cost else None,
+                verification=answer.verification.model_dump() if answer.verification else None, client=client,
+            )
+        except Exception as exc:  # an answer the user waited for is returned even when the log cannot be written
+            log.warning("usage log not written: %s", exc)
+            answer.id = None
         return answer
 
     def _exact(self, question: str, trace: AnswerTrace) -> ExpertAnswer | None:

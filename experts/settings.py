@@ -105,6 +105,13 @@ class HttpSettings(BaseModel):
                                   "headers) accepted")
 
 
+class UsageSettings(BaseModel):
+    """The local usage log (experts/usage_log.py): questions, answers and ratings, never sent anywhere."""
+
+    enabled: bool = Field(default=True, description="false: nothing about questions or answers is written")
+    max_entries: int = Field(default=10_000, ge=1, description="Entries kept at most; the oldest go first")
+
+
 class MLflowSettings(BaseModel):
     enabled: bool = False
     tracking_uri: str | None = Field(default=None, description="Default: sqlite file in the data dir")
@@ -161,6 +168,7 @@ class Settings(BaseSettings):
     local: LocalServerSettings = Field(default_factory=LocalServerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     mlflow: MLflowSettings = Field(default_factory=MLflowSettings)
+    usage: UsageSettings = Field(default_factory=UsageSettings)
     client_files: ClientFilesSettings = Field(default_factory=ClientFilesSettings)
     sympy_workers: int = 2
     sympy_timeout: float = 10.0

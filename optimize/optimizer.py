@@ -49,6 +49,10 @@ class OptimizeRequest(BaseModel):
     dev_limit: int | None = Field(default=None, ge=1)
     holdout_limit: int | None = Field(default=None, ge=1)
     threads: int = Field(default=1, ge=1, le=16)
+    from_usage: bool = Field(
+        default=False, description="Also train on the items curated from rated answers in the usage log "
+        "(optimize/usage_items.py); they are only ever train items",
+    )
 
 
 GATE_SPLIT = "dev"
@@ -80,6 +84,7 @@ class OptimizeReport(BaseModel):
     wall_s: float
     lm_calls: int
     metric_calls: int
+    train_from_usage: int = Field(default=0, description="Train items that came from rated answers in the usage log")
     receipt: str | None = None
 
 
@@ -210,6 +215,13 @@ def run_optimization(
     env = environment()
     root = service.settings.goldsets_dir
     train = load_goldset(goldset_path(root, req.goldset, "train"), req.train_limit)
+    from_usage: list[GoldItem] = []
+    if req.from_usage:
+        from sme_mcp.optimize.usage_items import curate
+
+        curation = curate(service.usage, root, service.settings.data_dir / "usage_goldsets")
+        from_usage = curation.items[req.goldset]
+        train = [*train, *from_usage]
     dev = load_goldset(goldset_path(root, req.goldset, "dev"), req.dev_limit)
     select, gate = split_dev(req.optimizer, dev)
     # Holdout items an earlier gate chose on (before gates moved to dev) are not reported either.
@@ -249,7 +261,8 @@ def run_optimization(
     if nearest is not None:
         from sme_mcp.experts.router_stage import load_router_examples
 
-        candidate_module.nearest = nearest.fit(load_router_examples(root))
+        learned = [(item.question, str(item.label)) for item in from_usage]  # reported misroutes win collisions
+        candidate_module.nearest = nearest.fit([*learned, *load_router_examples(root)])
         candidate_module.use_nearest = True
     # The gate: both programs on the same dev items. Dev may also have chosen among candidates
     # (random search, MIPROv2, GEPA): it is selection, never the reported score.
@@ -276,7 +289,7 @@ def run_optimization(
         holdout_mcnemar={"b": hb, "c": hc, "p": round(hp, 6)}, promoted=promoted,
         active_version=record.version if promoted else baseline.version, candidate_version=record.version,
         wall_s=round(time.perf_counter() - t0, 1), lm_calls=len(lm.history) - calls_before,
-        metric_calls=metric_calls,
+        metric_calls=metric_calls, train_from_usage=len(from_usage),
     )
     receipt = write_receipt(service.settings.receipts_dir, "optimize", req.goldset, {
         "report": report.model_dump(exclude={"receipt"}),
@@ -285,6 +298,10 @@ def run_optimization(
         "provenance": {
             "chose": {"train": [item.id for item in train], "dev (selection)": [item.id for item in select],
                       "dev (gate)": [item.id for item in gate]},
+            "train_from_usage": {"items": [item.id for item in from_usage],
+                                 "usage_entries": [item.source.removeprefix("usage:") for item in from_usage],
+                                 "rule": "rated answers from the usage log, deduplicated against every gold-set "
+                                         "split; train only"},
             "scored": {"holdout": [item.id for item in holdout]},
             "holdout_left_out": {"items": left_out, "receipts": sorted(chose_before),
                                  "rule": "holdout items an earlier gate chose on are not reported"},

@@ -26,6 +26,7 @@ from sme_mcp.experts.answer_trace import AnswerCancelled, AnswerTrace
 from sme_mcp.experts.lm import NoBackendError
 from sme_mcp.experts.service import ExpertInfo, ExpertService, InvalidQuestion
 from sme_mcp.optimize.evaluate import EvalReport
+from sme_mcp.optimize.feedback import RateResult
 from sme_mcp.optimize.jobs import Job, JobConflict, JobManager
 from sme_mcp.optimize.optimizer import OptimizeRequest, run_optimization
 from sme_mcp.server import tool_inputs as ti
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 INSTRUCTIONS = (
-    "Ask questions with ask_expert (math, code or general; the router picks when no domain is given). "
+    "Ask questions with ask_expert (math, code or general; the router picks when no domain is given); "
+    "say whether an answer was right with rate_answer and its id, so the experts learn from use. "
     "For exact symbolic math call the SymPy tools directly: evaluate, simplify, expand, factor, solve, "
     "differentiate, integrate, limit, series, summation, matrix_determinant, matrix_inverse, matrix_eigenvalues."
 )
@@ -187,7 +189,7 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
         request = OptimizeRequest(
             goldset=args.domain, optimizer=args.optimizer, budget=args.budget, seed=args.seed,
             train_limit=args.train_limit, dev_limit=args.dev_limit, holdout_limit=args.holdout_limit,
-            threads=args.threads,
+            threads=args.threads, from_usage=args.from_usage,
         )
         try:
             job = jobs.start(request)
@@ -251,6 +253,35 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
                    "Make an earlier compiled version (or 'base') the active program of an expert.",
                    ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True,
                                    openWorldHint=False))
+
+    async def rate_answer(args: ti.RateAnswer) -> RateResult:
+        from sme_mcp.experts.usage_log import UsageError
+        from sme_mcp.optimize.feedback import rate_answer as rate
+
+        try:
+            return await anyio.to_thread.run_sync(
+                lambda: rate(service, args.id, args.verdict, args.correction, args.domain))
+        except UsageError as exc:
+            raise ToolError(str(exc)) from exc
+
+    add_model_tool(
+        server, "rate_answer", ti.RateAnswer, rate_answer, RateResult,
+        "Say whether an ask_expert answer was right, by its id: verdict correct or wrong, optionally the right "
+        "answer and, if the question went to the wrong expert, the right domain. A misroute refits the router at "
+        "once (no LM call, gated on the router's dev questions); confirmed and corrected answers become train "
+        "items for optimize_domain with from_usage. Everything stays in the local usage log.",
+        ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+    )
+
+    @server.resource("usage://stats", name="usage statistics", mime_type="application/json",
+                     description="Questions asked per answering domain, failures, ratings, the share rated wrong, "
+                     "misroutes and median latency, from the local usage log")
+    def usage_stats() -> str:
+        usage = service.usage
+        return json.dumps({
+            "enabled": usage.enabled, "entries": usage.count(), "max_entries": usage.max_entries,
+            "domains": {name: stats.model_dump() for name, stats in usage.stats().items()},
+        }, indent=1)
 
     @server.resource("job://{job_id}", name="optimization job", mime_type="application/json",
                      description="An optimization job's state and result")
@@ -362,7 +393,7 @@ async def answer_with_progress(service: ExpertService, args: ti.AskExpert, ctx: 
 
     def work() -> tuple[ExpertAnswer | None, BaseException | None]:
         try:
-            return service.ask(args.question, args.domain, trace=trace), None
+            return service.ask_logged(args.question, args.domain, trace=trace, client="mcp"), None
         except (Exception, AnswerCancelled) as exc:
             return None, exc
 

@@ -1,4 +1,4 @@
-"""`sme-mcp` command line: serve, ask, eval, optimize, rollback, experts, doctor, prepare-model.
+"""`sme-mcp` command line: serve, ask, usage, rate, eval, optimize, rollback, experts, doctor, prepare-model.
 
 Every command builds the same `ExpertService` the MCP tools use. Logs go to stderr; stdout carries
 only results (and, for `serve --transport stdio`, only the protocol).
@@ -101,7 +101,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     try:
         with _running(_settings(args)) as (service, _):
-            answer = service.ask(args.question, args.domain)
+            answer = service.ask_logged(args.question, args.domain, client="cli")
     except (InvalidQuestion, NoBackendError, ComputeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -125,7 +125,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(answer.answer)
         served = answer.backend + (f" ({answer.model})" if answer.model else "")
         print(f"\n[{answer.domain} via {answer.routed_by}; {served}; {answer.latency_ms / 1000:.1f} s"
-              + (f"; tools: {', '.join(answer.tools_used)}" if answer.tools_used else "") + "]", file=sys.stderr)
+              + (f"; tools: {', '.join(answer.tools_used)}" if answer.tools_used else "")
+              + (f"; id {answer.id}: rate it with `sme-mcp rate {answer.id} correct|wrong`" if answer.id else "")
+              + "]", file=sys.stderr)
     return 0
 
 
@@ -195,7 +197,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     request = OptimizeRequest(
         goldset=args.domain, optimizer=args.optimizer, budget=args.budget, seed=args.seed,
         train_limit=args.train_limit, dev_limit=args.dev_limit, holdout_limit=args.holdout_limit,
-        threads=args.threads,
+        threads=args.threads, from_usage=args.from_usage,
     )
     bars: dict[str, TerminalProgress] = {}
 
@@ -223,12 +225,79 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         for bar in bars.values():
             bar.close()
     b, c = report.baseline, report.candidate
-    print(f"{args.domain} {args.optimizer}/{args.budget}: holdout {b.version} {b.score:.3f} "
+    print(f"{args.domain} {args.optimizer}/{args.budget}: gate ({report.gate_split}) {b.version} {b.score:.3f} "
           f"[{b.ci_low:.3f}, {b.ci_high:.3f}] -> {c.version} {c.score:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}], "
           f"delta {report.delta:+.3f}, McNemar p={report.mcnemar['p']:.3g} (n={c.n})")
-    print(("PROMOTED: " if report.promoted else "not promoted (not better on holdout): ") + f"active is "
-          f"{report.active_version}; {report.lm_calls} LM calls, {report.wall_s:.0f} s")
+    hb, hc = report.holdout_baseline, report.holdout_candidate
+    if hb is not None and hc is not None:
+        print(f"holdout (reported, chose nothing): {hb.version} {hb.score:.3f} -> {hc.version} {hc.score:.3f}, "
+              f"delta {report.holdout_delta:+.3f} (n={hc.n})")
+    if request.from_usage:
+        print(f"train items from use: {report.train_from_usage}")
+    print(("PROMOTED: " if report.promoted else f"not promoted (not better on the gate, {report.gate_split}): ")
+          + f"active is {report.active_version}; {report.lm_calls} LM calls, {report.wall_s:.0f} s")
     print(f"receipt: {settings.receipts_dir / (report.receipt or '')}")
+    return 0
+
+
+def cmd_usage(args: argparse.Namespace) -> int:
+    """Lists recent usage-log entries (or statistics, or the curated train items), or purges the log."""
+    from sme_mcp.experts.usage_log import UsageLog
+
+    settings = _settings(args)
+    usage = UsageLog(settings.data_dir / "usage.sqlite3", settings.usage.enabled, settings.usage.max_entries)
+    if args.purge:
+        print(f"deleted {usage.purge()} entries and their ratings from {usage.path}")
+        return 0
+    if not usage.enabled:
+        print("the usage log is off (SME_USAGE__ENABLED=false): nothing is written", file=sys.stderr)
+    if args.stats:
+        stats = {name: s.model_dump() for name, s in usage.stats().items()}
+        print(json.dumps({"entries": usage.count(), "domains": stats}, indent=1))
+        return 0
+    if args.curated:
+        from sme_mcp.optimize.usage_items import curate
+
+        curation = curate(usage, settings.goldsets_dir, settings.data_dir / "usage_goldsets")
+        print(json.dumps({"items": {k: [i.model_dump() for i in v] for k, v in curation.items.items()},
+                          "skipped": [s.model_dump() for s in curation.skipped], "files": curation.files}, indent=1))
+        return 0
+    entries = usage.recent(args.limit, rated_only=args.rated)
+    if args.json:
+        print(json.dumps([e.model_dump() for e in entries], indent=1))
+        return 0
+    if not entries:
+        print(f"no entries in {usage.path}", file=sys.stderr)
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
+        outcome = f"error: {e.error}" if e.error else (e.answer or "").replace("\n", " ")
+        rating = f" [rated {e.rating.verdict}" + (f", should be {e.rating.domain}" if e.rating and e.rating.domain
+                                                 else "") + "]" if e.rating else ""
+        latency = f"{e.latency_ms / 1000:.1f} s" if e.latency_ms is not None else "?"
+        print(f"{e.id}  {when}  {e.domain or '-'} via {e.routed_by or '-'}, {latency}{rating}\n"
+              f"    Q: {' '.join(e.question.split())[:100]}\n    A: {outcome[:100]}")
+    return 0
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    """Rates a logged answer; exit 2 for an unknown or malformed id."""
+    from sme_mcp.experts.usage_log import UsageError
+    from sme_mcp.optimize.feedback import rate_answer
+
+    settings = _settings(args)
+    settings.local.enabled = False  # a rating never needs the model; a router refit uses only the embedder
+    try:
+        with _running(settings) as (service, _):
+            result = rate_answer(service, args.id, args.verdict, args.correction, args.domain)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(result.model_dump_json(indent=1))
+    else:
+        print(f"{result.entry.id}: rated {args.verdict}; {result.next_step}")
+        if result.router_refit and result.router_refit.receipt:
+            print(f"receipt: {settings.receipts_dir / result.router_refit.receipt}")
     return 0
 
 
@@ -379,8 +448,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--holdout-limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--from-usage", action="store_true",
+                   help="also train on answers users rated (sme-mcp usage --curated shows which)")
     p.add_argument("--no-local", action="store_true")
     p.set_defaults(func=cmd_optimize)
+
+    p = sub.add_parser("usage", help="list recent questions and answers from the local usage log, or purge it")
+    p.add_argument("--limit", type=int, default=20, help="entries to list (newest first)")
+    p.add_argument("--rated", action="store_true", help="only rated entries")
+    p.add_argument("--stats", action="store_true", help="statistics per domain instead of entries")
+    p.add_argument("--curated", action="store_true", help="the train items the ratings give, and why others give none")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--purge", action="store_true", help="delete every entry and rating")
+    p.set_defaults(func=cmd_usage)
+
+    p = sub.add_parser("rate", help="say whether a logged answer was right (its id is in the answer)")
+    p.add_argument("id", help="the answer's id, e.g. u-3f9a0c1d2b4e5f60")
+    p.add_argument("verdict", choices=["correct", "wrong"])
+    p.add_argument("--correction", default=None, help="the right answer (for a wrong one)")
+    p.add_argument("--domain", choices=DOMAINS, default=None, help="the expert it should have gone to (a misroute)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rate)
 
     p = sub.add_parser("rollback", help="list a program's versions, or make one (or 'base') active")
     p.add_argument("--domain", required=True, choices=[*DOMAINS, "router"])

@@ -110,6 +110,10 @@ class OptimizeDomain(BaseModel):
     holdout_limit: int | None = Field(default=None, ge=1, description="Score only the first N holdout items")
     seed: int = Field(default=0, description="Optimizer seed")
     threads: int = Field(default=1, ge=1, le=16, description="Items evaluated at once")
+    from_usage: bool = Field(
+        default=False, description="Also train on answers users rated (rate_answer): confirmed answers, corrections "
+        "and, for the router, misroutes; only ever as train items, so the gate and the holdout stay as they are",
+    )
     wait: bool = Field(
         default=True,
         description="Wait for the result, with progress notifications (cancelling the call cancels the job); "
@@ -124,3 +128,17 @@ class JobId(BaseModel):
 class Rollback(BaseModel):
     domain: Literal["math", "code", "general", "router"]
     version: str = Field(max_length=32, description="A version such as 'v2', or 'base' for the uncompiled program")
+
+
+Verdict = Literal["correct", "wrong"]
+
+
+class RateAnswer(BaseModel):
+    id: str = Field(max_length=64, description="The answer's id: the 'id' field of the ask_expert answer")
+    verdict: Verdict = Field(description="correct or wrong")
+    correction: str | None = Field(
+        default=None, max_length=20_000, description="For a wrong answer: the right answer (for code, the right code)"
+    )
+    domain: Literal["math", "code", "general"] | None = Field(
+        default=None, description="The expert the question should have gone to, when it went to the wrong one"
+    )
