@@ -213,6 +213,47 @@ def user_questions(data: dict[str, Any]) -> str:
     ])
 
 
+def learning_from_use(data: dict[str, Any]) -> str:
+    q, r, dev = data["questions"], data["ratings"], data["router_dev"]
+
+    def row(name: str) -> list[Any]:
+        b, a = data[name]["before"], data[name]["after"]
+        return [name, b["n"], f"{b['decided_right']} → {a['decided_right']}",
+                f"{b['decided_wrong']} → {a['decided_wrong']}", f"{b['goes_to_lm']} → {a['goes_to_lm']}",
+                f"{b['lm_vote_label_right']} → {a['lm_vote_label_right']}"]
+
+    pairs = data["misrouted_pairs"]
+    pair_rows = [[p["pair"], f"“{p['rated_question']}”", p["rated_after"], f"“{p['unseen_question']}”",
+                  f"{p['unseen_before']} → {p['unseen_after']}"] for p in pairs["pairs"]]
+    regressions = data["unseen_regressions"]
+    listed = "; ".join(f"“{g['question']}” ({g['before']} → {g['after']})" for g in regressions)
+
+    def votes(v: dict[str, Any] | None) -> str:
+        return f"{v['correct']}/{v['n']} right, {v['decided_wrong']} decided wrongly" if v else "–"
+
+    return _join([
+        "**Learning from use: rated misroutes** (`bench/learning_from_use.py`, `bench/data/routing_feedback.jsonl`): "
+        f"{q['n']} questions typed as people type them ({', '.join(f'{n} {d}' for d, n in q['per_domain'].items())}; "
+        f"{q['pairs']} pairs of paraphrases of the same need), split into a rated half ({q['rated']}: one phrasing "
+        f"of every pair, every other unpaired question) and an unseen half ({q['unseen']}). Every rated question the "
+        "router's nearest-neighbour vote decided wrongly was rated with `rate_answer(..., domain=<right domain>)`, "
+        "which refits the vote at once, gated on the router dev split; then every question was routed again. No LM: "
+        "a question whose vote is undecided goes to the LM stage, which is counted and never called (the last "
+        "column is how many of those the vote's own label would have got right).",
+        table(["half", "questions", "decided right", "decided wrong", "goes to the LM",
+               "LM-bound, vote label right"], [row("rated"), row("unseen")]),
+        f"{r['n']} misroutes rated: {r['refits']} refits, {r['promoted']} promoted, {r['rejected']} rejected; "
+        f"{r['seconds']['median']} s per rating (median; max {r['seconds']['max']} s). Router dev vote: "
+        f"{votes(dev['before'])} before, {votes(dev['after'])} after. Unseen questions routed right before and not "
+        f"after: {len(regressions)}" + (f" ({listed})." if regressions else "."),
+        f"Pairs whose rated phrasing had been misrouted ({pairs['n']}): the unseen paraphrase was "
+        + ", ".join(f"{k} {v}" for k, v in pairs["outcomes"].items()) + ".",
+        table(["pair", "rated phrasing", "after", "unseen phrasing", "unseen: before → after"], pair_rows)
+        if pair_rows else "",
+        conditions(data),
+    ])
+
+
 def server_settings(data: dict[str, Any]) -> str:
     rows = [[f"`{b['setting']}`", "busy neighbour" if b["busy_neighbour"] else "idle",
              b["decode_tokens_per_s"]["p50"], b["prompt_tokens_per_s_first_reads"]["p50"],
@@ -239,7 +280,8 @@ def section() -> str:
         "rewrites this section (about 45–60 minutes on 2 cores). The numbers below were measured on a shared "
         "2-core machine while other jobs ran, so each block states the load it saw.",
     ]
-    for name, render in (("user_questions", user_questions), ("server_settings", server_settings),
+    for name, render in (("user_questions", user_questions), ("learning_from_use", learning_from_use),
+                         ("server_settings", server_settings),
                          ("startup", startup), ("sympy_latency", sympy), ("fast_path", fast_path),
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
                          ("retrieval_gate", retrieval_gate)):

@@ -45,6 +45,10 @@ class ExpertAnswer(BaseModel):
     code: str | None = Field(default=None, description="Code only, for code answers")
     backend: str = Field(description="Backend that produced the answer: local, a LiteLLM model, or sympy")
     model: str | None = Field(default=None, description="Model behind the backend")
+    deployment: str | None = Field(
+        default=None, description="The LM deployment that served the last model call: a local replica and its URL, or "
+        "the named endpoint",
+    )
     latency_ms: float
     tools_used: list[str] = Field(default_factory=list)
     program_version: str | None = Field(default=None, description="Active compiled program, if any")

@@ -1,8 +1,11 @@
-"""LM backends per role, tried in order through LiteLLM: local llama-server first, then the fallbacks.
+"""LM backends per role behind a LiteLLM `Router`: local llama-server replicas first, then the fallbacks.
 
-A call is run whole on one backend (`LMChain.run`). If that backend is unreachable or fails at
-the transport or provider level, the call is run again on the next one, so every answer names
-exactly one backend that produced it.
+Each backend of a role's chain is one Router model group; the local one has a deployment per
+supervised llama-server replica, and LiteLLM balances calls across them (its routing strategy),
+retries, cools a failing deployment down and falls back to the next group in chain order. DSPy
+reaches the Router through a DSPy engine (`RouterEngine`), so caching, usage tracking and the
+adapters work as with any `dspy.LM`. Every call records the deployment that served it, and each
+answer names it (`Served`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sme_mcp.experts.settings import LOCAL, LMSpec, Role
+from sme_mcp.experts.settings import LOCAL, LMRouterSettings, LMSpec, Role
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,10 +43,18 @@ class LocalBackend(Protocol):
 
 @dataclass(frozen=True)
 class Served:
-    """Which backend produced a result."""
+    """Which backend produced a result.
+
+    Attributes:
+        label: The chain entry: ``local`` or the spec's label (``openai/gpt-4o-mini``).
+        model: The model behind it (the GGUF file name for the local server).
+        deployment: The Router deployment that served the last call, e.g. ``local#2
+            http://127.0.0.1:40123/v1`` (one replica of the local server).
+    """
 
     label: str
     model: str
+    deployment: str | None = None
 
 
 _registered = False
@@ -95,96 +106,211 @@ def is_backend_failure(exc: BaseException) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Deployment:
+    id: str
+    group: str
+    served: Served
+    litellm_params: dict[str, Any]
+
+
+class _Calls(threading.local):
+    """The deployments that served the calls made on this thread since `reset`."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+
+def _router_engine_class() -> type:
+    from dspy.clients.engines.litellm_engine import LiteLLMEngine
+    from dspy.clients.engines.litellm_errors import litellm_errors
+
+    class RouterEngine(LiteLLMEngine):
+        """A DSPy engine that sends each request to a LiteLLM Router model group.
+
+        DSPy keeps its own cache, history, usage tracking and adapters; the Router owns
+        deployments, balancing, retries, cooldowns and fallbacks.
+        """
+
+        complete_legacy = None  # DSPy then sends canonical requests to `complete`, which reach the Router
+
+        def __init__(self, router: Any, group: str, calls: _Calls) -> None:
+            super().__init__()
+            self.router, self.group, self.calls = router, group, calls
+
+        def complete(self, request: Any) -> Any:
+            data = self._arguments(request)
+            data.pop("num_retries", None)  # the Router's retry policy applies, not a per-call one
+            data.pop("cache", None)
+            data["model"] = self.group
+            with litellm_errors(model=request.model):
+                raw = self.router.completion(**data)
+            model_id = (getattr(raw, "_hidden_params", None) or {}).get("model_id")
+            if model_id:
+                self.calls.ids.append(str(model_id))
+            return self._response(raw, request)
+
+        def stream(self, request: Any) -> Any:
+            raise NotImplementedError("streaming through the Router is not used")
+
+    return RouterEngine
+
+
 class LMChain:
-    """The ordered backends of one role.
+    """The ordered backends of one role, as LiteLLM Router model groups with fallbacks in chain order.
 
     Args:
-        role: Role name, used in messages.
+        role: Role name, used in messages and deployment ids.
         specs: Backends in the order they are tried.
-        local: The supervised local server, or None when there is none.
+        local: The supervised local server (or replicas: anything with `base_urls`), or None.
         local_wait: Seconds to wait for the local server to finish loading before falling back.
         cache: Let DSPy answer repeated identical calls from its cache.
+        router_settings: LiteLLM Router options (routing strategy, retries, cooldowns); defaults if None.
+
+    Example:
+        >>> chain = LMChain("math", settings.math.chain, local)
+        >>> pred, served = chain.run(lambda: module(question="What is 2+2?"))
+        >>> served.deployment
+        'local#1 http://127.0.0.1:40123/v1'
     """
 
     def __init__(self, role: Role, specs: list[LMSpec], local: LocalBackend | None, local_wait: float = 120.0,
-                 cache: bool = True):
+                 cache: bool = True, router_settings: LMRouterSettings | None = None):
         self.role, self.specs, self.local, self.local_wait = role, specs, local, local_wait
         self.cache = cache
-        self._lms: dict[tuple[str, str | None, str | None, float, int], Any] = {}
+        self.router_settings = router_settings or LMRouterSettings()
+        self._built: tuple[tuple[Any, ...], Any, dict[str, _Deployment], list[str]] | None = None
+        self._calls = _Calls()
         self._lock = threading.Lock()
 
-    def _resolve(self, spec: LMSpec) -> tuple[str, str | None, str | None, str]:
-        """Returns (litellm model, api_base, api_key, served model name) or raises BackendUnavailable."""
-        if spec.model == LOCAL:
-            if self.local is None:
-                raise BackendUnavailable("no local server (disabled by SME_LOCAL__ENABLED=false or --no-local)")
-            return LOCAL_LITELLM_MODEL, self.local.base_url(self.local_wait), "local", self.local.model_name
-        key = None
-        if spec.api_key_env:
-            key = os.environ.get(spec.api_key_env)
-            if not key:
-                raise BackendUnavailable(f"{spec.api_key_env} is not set")
-        return spec.model, spec.api_base, key, spec.model
+    # -- deployments -----------------------------------------------------------------------------
 
-    def lm(self, spec: LMSpec) -> tuple[Any, Served]:
-        """The `dspy.LM` for one spec (cached per endpoint), or raises BackendUnavailable."""
+    def _local_urls(self, wait: float) -> list[str]:
+        if self.local is None:
+            raise BackendUnavailable("no local server (disabled by SME_LOCAL__ENABLED=false or --no-local)")
+        base_urls = getattr(self.local, "base_urls", None)
+        return list(base_urls(wait)) if callable(base_urls) else [self.local.base_url(wait)]
+
+    def _deployments(self, wait: float) -> tuple[list[_Deployment], list[str]]:
+        """Every usable deployment in chain order, and why the other chain entries are not usable."""
+        deployments: list[_Deployment] = []
+        reasons: list[str] = []
+        for i, spec in enumerate(self.specs):
+            group = f"{self.role}-{i}"
+            params = {"temperature": spec.temperature, "max_tokens": spec.max_tokens}
+            if spec.model == LOCAL:
+                try:
+                    urls = self._local_urls(wait)
+                except BackendUnavailable as exc:
+                    reasons.append(f"local: {exc}")
+                    continue
+                _register_local_model()
+                for r, url in enumerate(urls, start=1):
+                    name = f"local#{r}"
+                    deployments.append(_Deployment(
+                        id=f"{group}:{name}:{url}", group=group,
+                        served=Served("local", self.local.model_name, f"{name} {url}"),  # type: ignore[union-attr]
+                        litellm_params={"model": LOCAL_LITELLM_MODEL, "api_base": url, "api_key": "local", **params},
+                    ))
+                continue
+            key = None
+            if spec.api_key_env:
+                key = os.environ.get(spec.api_key_env)
+                if not key:
+                    reasons.append(f"{spec.label}: {spec.api_key_env} is not set")
+                    continue
+            litellm_params = {"model": spec.model, **params}
+            if spec.api_base:
+                litellm_params["api_base"] = spec.api_base
+            if key or spec.api_base:  # a self-hosted OpenAI-compatible server takes any key
+                litellm_params["api_key"] = key or "none"
+            deployments.append(_Deployment(id=f"{group}:{spec.label}", group=group,
+                                           served=Served(spec.label, spec.model, spec.label),
+                                           litellm_params=litellm_params))
+        return deployments, reasons
+
+    def _router_lm(self, wait: float) -> tuple[Any, dict[str, _Deployment], list[str]]:
+        """The `dspy.LM` over a Router of the current deployments, rebuilt when they change.
+
+        A restarted local server listens on a new port, and replicas come and go: the Router is
+        rebuilt whenever the set of deployments differs from the one it was built for.
+        """
         import dspy
+        import litellm
 
-        model, api_base, key, served = self._resolve(spec)
-        cache_key = (model, api_base, key, spec.temperature, spec.max_tokens)
+        deployments, reasons = self._deployments(wait)
+        if not deployments:
+            raise self._none_left(reasons)
+        key = tuple((d.id, tuple(sorted((k, str(v)) for k, v in d.litellm_params.items()))) for d in deployments)
         with self._lock:
-            lm = self._lms.get(cache_key)
-            if lm is None:
-                if model == LOCAL_LITELLM_MODEL:
-                    _register_local_model()
-                lm = dspy.LM(
-                    model, api_base=api_base, api_key=key, temperature=spec.temperature,
-                    max_tokens=spec.max_tokens, engine="litellm", num_retries=1 if spec.model == LOCAL else 3,
-                    cache=self.cache,
-                )
-                self._lms[cache_key] = lm
-        return lm, Served(label="local" if spec.model == LOCAL else spec.label, model=served)
+            if self._built is not None and self._built[0] == key:
+                return self._built[1], self._built[2], reasons
+            groups = list(dict.fromkeys(d.group for d in deployments))
+            rs = self.router_settings
+            router = litellm.Router(
+                model_list=[{"model_name": d.group, "litellm_params": d.litellm_params, "model_info": {"id": d.id}}
+                            for d in deployments],
+                fallbacks=[{groups[0]: groups[1:]}] if len(groups) > 1 else [],
+                routing_strategy=rs.routing_strategy, num_retries=rs.num_retries, allowed_fails=rs.allowed_fails,
+                cooldown_time=rs.cooldown_time, timeout=rs.timeout, retry_after=0,
+                # Cooling down a group's only deployment leaves nothing to call, and hides why it failed.
+                disable_cooldowns=all(sum(d.group == g for d in deployments) == 1 for g in groups),
+            )
+            first = deployments[0]
+            lm = dspy.LM(
+                str(first.litellm_params["model"]), engine=_router_engine_class()(router, groups[0], self._calls),
+                temperature=first.litellm_params["temperature"], max_tokens=first.litellm_params["max_tokens"],
+                cache=self.cache, num_retries=0,  # retries are the Router's
+            )
+            by_id = {d.id: d for d in deployments}
+            self._built = (key, lm, by_id, reasons)
+            return lm, by_id, reasons
+
+    # -- calls -----------------------------------------------------------------------------------
 
     def first_available(self) -> tuple[Any, Served]:
-        """The first backend that resolves, without calling it (for optimizers that need one LM)."""
-        reasons = []
-        for spec in self.specs:
-            try:
-                return self.lm(spec)
-            except BackendUnavailable as exc:
-                reasons.append(f"{spec.label}: {exc}")
-        raise self._none_left(reasons)
+        """The Router LM over every usable backend (for optimizers that need one LM), without calling it."""
+        lm, by_id, _ = self._router_lm(self.local_wait)
+        return lm, next(iter(by_id.values())).served
 
     def run(self, call: Callable[[], T]) -> tuple[T, Served]:
-        """Runs `call` under each backend in turn until one succeeds.
+        """Runs `call` with the role's Router LM; the Router balances, retries and falls back per request.
+
+        When every deployment failed at the backend level and the chain has the local server, the
+        call runs once more after the supervisor has restarted it (on a new port, so a new Router).
 
         Raises:
-            NoBackendError: Every backend was unavailable or failed at the backend level.
+            NoBackendError: No backend is usable, or every one failed at the backend level.
             Exception: Any non-backend error from `call` (bad output, a bug) propagates at once.
         """
         import dspy
 
-        reasons: list[str] = []
-        for spec in self.specs:
-            for attempt in range(2 if spec.model == LOCAL else 1):
-                try:
-                    lm, served = self.lm(spec)
-                except BackendUnavailable as exc:
-                    reasons.append(f"{spec.label}: {exc}")
+        failures: list[str] = []
+        has_local = any(spec.model == LOCAL for spec in self.specs) and self.local is not None
+        for attempt in range(2 if has_local else 1):
+            try:
+                lm, by_id, reasons = self._router_lm(self.local_wait)
+            except NoBackendError:
+                if failures:
                     break
-                try:
-                    with dspy.context(lm=lm):
-                        return call(), served
-                except Exception as exc:
-                    if not is_backend_failure(exc):
-                        raise
-                    log.warning("role %s: backend %s failed: %s", self.role, served.label, exc)
-                    reasons.append(f"{served.label}: {type(exc).__name__}: {str(exc)[:200]}")
-                    # A crashed local server is restarted by its supervisor; the retry waits for it.
-                    if attempt == 0 and spec.model == LOCAL:
-                        continue
-                    break
-        raise self._none_left(reasons)
+                raise
+            self._calls.ids = []
+            try:
+                with dspy.context(lm=lm):
+                    result = call()
+            except Exception as exc:
+                if not is_backend_failure(exc):
+                    raise
+                log.warning("role %s: every deployment failed: %s", self.role, exc)
+                failures.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+                if attempt == 0 and has_local:
+                    continue  # a crashed local server is restarted by its supervisor; the retry waits for it
+                break
+            served_ids = [i for i in self._calls.ids if i in by_id]
+            chosen = by_id[served_ids[-1]] if served_ids else next(iter(by_id.values()))
+            return result, chosen.served
+        _, reasons = self._deployments(0.0)
+        raise self._none_left([*reasons, *failures])
 
     def _none_left(self, reasons: list[str]) -> NoBackendError:
         return NoBackendError(

@@ -153,13 +153,27 @@ class NearestNeighbourStage(Parameter):
 
     def vote(self, question: str) -> Vote | None:
         """The neighbours' vote on `question`; None when the stage has no examples or no embedder."""
+        return self.votes([question])[0]
+
+    def embed_questions(self, questions: Sequence[str]) -> Any:
+        """The questions' vectors in one batch, to vote with here and in refitted copies (`votes(vectors=)`)."""
         import numpy as np
 
-        if not self.examples or self.embed is None:
-            return None
+        if self.embed is None:
+            raise RuntimeError("the nearest-neighbour stage has no embedder")
+        return np.asarray(self.embed(list(questions)), dtype=np.float32)
+
+    def votes(self, questions: Sequence[str], vectors: Any = None) -> list[Vote | None]:
+        """Votes on many questions, embedded in one batch (or given as `vectors`, from `embed_questions`)."""
+        if not self.examples or self.embed is None or not questions:
+            return [None] * len(questions)
         matrix = self._examples_matrix()
-        query = np.asarray(self.embed([question]), dtype=np.float32)[0]
-        sims = matrix @ query
+        queries = self.embed_questions(questions) if vectors is None else vectors
+        return [self._vote(matrix @ query) for query in queries]
+
+    def _vote(self, sims: Any) -> Vote | None:
+        import numpy as np
+
         k = min(self.k, len(sims))
         nearest = np.argpartition(-sims, k - 1)[:k]
         weights: dict[str, float] = {}

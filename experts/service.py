@@ -96,7 +96,8 @@ class ExpertService:
         self.settings = settings
         self.local = local
         self.pool = pool or SympyWorkerPool(settings.sympy_workers, settings.sympy_timeout, settings.sympy_memory_mb)
-        self.chains = {role: LMChain(role, settings.role(role).chain, local, cache=settings.lm_cache) for role in ROLES}
+        self.chains = {role: LMChain(role, settings.role(role).chain, local, cache=settings.lm_cache,
+                                     router_settings=settings.lm_router) for role in ROLES}
         self.programs = ProgramStore(settings.data_dir / "programs", settings.shipped_programs_dir)
         self._modules: dict[str, dspy.Module] = {}
         self._versions: dict[str, str | None] = {}
@@ -393,6 +394,7 @@ class ExpertService:
         return ExpertAnswer(
             answer=answer, domain=domain, routed_by=routed_by, confidence=confidence,
             reasoning=getattr(pred, "reasoning", None), code=code, backend=served.label, model=served.model,
+            deployment=served.deployment,
             latency_ms=(time.perf_counter() - started) * 1000, tools_used=tools,
             program_version=self._versions.get(domain), sources=list(getattr(pred, "sources", None) or []),
             verification=verification,

@@ -51,6 +51,17 @@ def _router_chain() -> RoleSettings:
     return RoleSettings(chain=_default_chain(max_tokens=256))
 
 
+class LMRouterSettings(BaseModel):
+    """LiteLLM Router options shared by every role (experts/lm.py): how calls spread over deployments."""
+
+    routing_strategy: Literal["simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing"] = Field(
+        default="simple-shuffle", description="How a model group's deployments (local replicas) share calls")
+    num_retries: int = Field(default=1, ge=0, description="Retries of a failed call within its model group")
+    allowed_fails: int = Field(default=1, ge=0, description="Failures of a deployment before it cools down")
+    cooldown_time: float = Field(default=30.0, ge=0, description="Seconds a failing deployment gets no calls")
+    timeout: float | None = Field(default=600.0, description="Seconds one LM call may take")
+
+
 class RoleSettings(BaseModel):
     """Ordered fallback chain for one role: the first backend that answers serves the call."""
 
@@ -75,6 +86,10 @@ class LocalServerSettings(BaseModel):
     )
     ctx_size: int = 8192
     parallel: int = 1
+    replicas: int = Field(
+        default=1, ge=1, le=16, description="llama-servers to start; the threads are split between them and the "
+        "LiteLLM Router spreads calls over every ready one",
+    )
     chat_template: str | None = None
     extra_args: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"
@@ -169,6 +184,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     mlflow: MLflowSettings = Field(default_factory=MLflowSettings)
     usage: UsageSettings = Field(default_factory=UsageSettings)
+    lm_router: LMRouterSettings = Field(default_factory=LMRouterSettings)
     client_files: ClientFilesSettings = Field(default_factory=ClientFilesSettings)
     sympy_workers: int = 2
     sympy_timeout: float = 10.0

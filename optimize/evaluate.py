@@ -45,6 +45,7 @@ class ItemResult(BaseModel):
     detail: str | None = Field(default=None, description="Why it failed, or the error it raised")
     routed_by: str | None = Field(default=None, description="How the router decided (router gold set)")
     cost: AnswerCost | None = Field(default=None, description="LM calls, tokens and seconds per stage")
+    deployment: str | None = Field(default=None, description="The LM deployment (e.g. a local replica) that served it")
 
 
 class EvalReport(BaseModel):
@@ -171,7 +172,8 @@ def run_eval(
                                            cost=trace.cost())
                 else:
                     answer = service.ask(question, goldset, trace=trace)
-                    pred = dspy.Prediction(answer=answer.answer, code=answer.code, cost=answer.cost)
+                    pred = dspy.Prediction(answer=answer.answer, code=answer.code, cost=answer.cost,
+                                           deployment=getattr(answer, "deployment", None))
             except NoBackendError as exc:
                 fatal.append(exc)
                 cancel.set()
@@ -195,7 +197,7 @@ def run_eval(
             id=item.id, correct=bool(scored and scored.correct), f1=f1,
             latency_s=round(float(getattr(pred, "latency_s", 0.0)), 3), prediction=_prediction_text(goldset, pred),
             detail=error or (scored.detail if scored else None), routed_by=getattr(pred, "routed_by", None),
-            cost=getattr(pred, "cost", None),
+            cost=getattr(pred, "cost", None), deployment=getattr(pred, "deployment", None),
         )
         with lock:
             results[item.id] = result

@@ -65,8 +65,8 @@ class RefitReport(BaseModel):
     seconds: float
 
 
-def _dev_votes(stage: NearestNeighbourStage, dev: list[Any]) -> VoteScore:
-    votes = [stage.vote(item.question) for item in dev]
+def _dev_votes(stage: NearestNeighbourStage, dev: list[Any], vectors: Any) -> VoteScore:
+    votes = stage.votes([item.question for item in dev], vectors)
     return VoteScore(
         n=len(dev),
         correct=sum(1 for v, item in zip(votes, dev, strict=True) if v is not None and v.label == item.label),
@@ -100,10 +100,13 @@ def refit_router(service: ExpertService) -> RefitReport | None:
         # Reported misroutes first: where a user's label and a known question's collide, the user wins.
         candidate.nearest.fit([*learned_examples, *load_router_examples(settings.goldsets_dir)])
         dev = load_goldset(goldset_path(settings.goldsets_dir, "router", "dev"))
-        before, after = _dev_votes(active_stage, dev), _dev_votes(candidate.nearest, dev)
+        vectors = active_stage.embed_questions([item.question for item in dev])  # once, for both programs
+        before, after = _dev_votes(active_stage, dev, vectors), _dev_votes(candidate.nearest, dev, vectors)
         learned = []
-        for item, (question, label) in zip(routes, learned_examples, strict=True):
-            old, new = active_stage.vote(question), candidate.nearest.vote(question)
+        asked = [question for question, _ in learned_examples]
+        asked_vectors = active_stage.embed_questions(asked)
+        olds, news = active_stage.votes(asked, asked_vectors), candidate.nearest.votes(asked, asked_vectors)
+        for item, (question, label), old, new in zip(routes, learned_examples, olds, news, strict=True):
             learned.append(LearnedRoute(
                 entry_id=item.source.removeprefix("usage:"), question=question, label=label,
                 before=old.label if old else None, after=new.label if new else None,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from sme_mcp.experts.service import ExpertService
 from sme_mcp.experts.settings import Settings
 from sme_mcp.server.app import VERSION, build_server
+from sme_mcp.server.local_fleet import LocalFleet
 from sme_mcp.server.local_lm import LocalServer
 
 if TYPE_CHECKING:
@@ -23,9 +24,12 @@ log = logging.getLogger(__name__)
 Transport = Literal["stdio", "sse", "http"]
 
 
-def make_local(settings: Settings) -> LocalServer | None:
+def make_local(settings: Settings) -> LocalServer | LocalFleet | None:
+    """The supervised local LM: one llama-server, or `SME_LOCAL__REPLICAS` of them; None when disabled."""
     if not settings.local.enabled:
         return None
+    if settings.local.replicas > 1:
+        return LocalFleet(settings.local, settings.cache_dir, settings.data_dir / "logs")
     return LocalServer(settings.local, settings.cache_dir, settings.data_dir / "logs")
 
 

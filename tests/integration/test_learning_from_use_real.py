@@ -12,6 +12,8 @@ from sme_mcp.experts.service import ExpertService
 from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import build_server
 
+pytestmark = pytest.mark.model
+
 # The shipped router's neighbours send this to math (measured: share 0.90, decided without the LM).
 MISROUTED = "What is the speed of light in km/s?"
 
