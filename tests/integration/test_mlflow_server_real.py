@@ -95,7 +95,7 @@ def test_expert_traces_and_optimizer_runs_reach_a_shared_mlflow_server(local_ser
     client = MlflowClient(tracking_uri=mlflow_server)
     experiment = client.get_experiment_by_name("sme-shared")
     assert experiment is not None
-    traces = client.search_traces(experiment_ids=[experiment.experiment_id])
+    traces = client.search_traces(locations=[experiment.experiment_id])
     spans = [span.name for trace in traces for span in trace.data.spans]
     assert any("RetrievalGeneralExpert" in name or "GeneralExpert" in name for name in spans), spans
     runs = client.search_runs([experiment.experiment_id], filter_string="attributes.run_name LIKE 'optimize-router-%'")
