@@ -269,6 +269,22 @@ def server_settings(data: dict[str, Any]) -> str:
     ])
 
 
+def replicas(data: dict[str, Any]) -> str:
+    st = data["settings"]
+    rows = [[f"`{r['layout']}`", r["wall_s"], r["calls_per_min"], r["generated_tok_per_s"], r["latency_s"]["p50"],
+             r["latency_s"]["p95"], ", ".join(f"{k}: {v}" for k, v in sorted(r["served_by"].items()))]
+            for r in data["layouts"]]
+    return _join([
+        "**Replicas, threads and slots** (`bench/replicas.py`): the same block of "
+        f"{st['calls']} chat calls (up to {st['max_tokens']} tokens each), {st['concurrency']} at a time, through the "
+        "LiteLLM Router the experts use, with one llama-server at two thread settings, one with two slots "
+        "(`-np 2`), and two replicas (`SME_LOCAL__REPLICAS=2`) of one core each.",
+        table(["layout", "wall s", "calls/min", "generated tok/s (sum)", "latency p50 s", "latency p95 s",
+               "calls per deployment"], rows),
+        conditions(data),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -281,7 +297,7 @@ def section() -> str:
         "2-core machine while other jobs ran, so each block states the load it saw.",
     ]
     for name, render in (("user_questions", user_questions), ("learning_from_use", learning_from_use),
-                         ("server_settings", server_settings),
+                         ("server_settings", server_settings), ("replicas", replicas),
                          ("startup", startup), ("sympy_latency", sympy), ("fast_path", fast_path),
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
                          ("retrieval_gate", retrieval_gate)):
