@@ -1,4 +1,4 @@
-"""`sme-mcp` command line: serve, ask, eval, optimize, rollback, experts, doctor, prepare-model.
+"""`sme-mcp` command line: serve, ask, eval, optimize, rollback, experts, doctor, prepare-model, setup, config.
 
 Every command builds the same `ExpertService` the MCP tools use. Logs go to stderr; stdout carries
 only results (and, for `serve --transport stdio`, only the protocol).
@@ -399,9 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare-model", help="assemble and verify the embedded model")
     p.set_defaults(func=cmd_prepare_model)
 
+    from sme_mcp.server.cli_config import add_config_parser
     from sme_mcp.server.cli_ingest import add_ingest_parser
 
     add_ingest_parser(sub)
+    add_config_parser(sub)
     return parser
 
 
