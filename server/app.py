@@ -318,10 +318,12 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
     sympy_tool("matrix_inverse", ti.MatrixInput, "Inverse of a square matrix.")
     sympy_tool("matrix_eigenvalues", ti.MatrixInput, "Eigenvalues of a square matrix, with multiplicities.")
 
+    from sme_mcp.server.prompts import register_prompts
     from sme_mcp.server.rag_tools import register_rag_tools
 
     register_rag_tools(server, lambda: service.documents, allowed_roots=service.settings.client_files.ingest_roots,
                        walk_limits=service.settings.client_files.walk_limits())
+    register_prompts(server, service, jobs)
     return server
 
 
