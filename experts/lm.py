@@ -315,7 +315,8 @@ class LMChain:
     def _none_left(self, reasons: list[str]) -> NoBackendError:
         return NoBackendError(
             f"No LM backend could answer for the {self.role} expert. Tried: {'; '.join(reasons) or 'nothing'}. "
-            "Fix: run scripts/setup.sh to install the embedded local model (or set SME_LOCAL__MODEL_PATH "
+            "Fix: run `sme-mcp setup` (scripts/setup.sh in a checkout) to install the embedded local model "
+            "(or set SME_LOCAL__MODEL_PATH "
             "to a GGUF file), or set an API key such as OPENAI_API_KEY for the cloud fallback, "
             f"or configure SME_{self.role.upper()}__CHAIN. `sme-mcp doctor` shows what is reachable."
         )

@@ -415,7 +415,7 @@ class ExpertService:
             version = self.programs.active(role)
             description, module = DESCRIPTIONS[role]
             try:
-                clean = clean_holdout_score(self.settings.receipts_dir, role, version.version if version else None)
+                clean = clean_holdout_score(self.settings.receipt_dirs(), role, version.version if version else None)
             except (OSError, ValueError, KeyError, TypeError) as exc:  # a broken receipt must not hide the experts
                 log.warning("holdout score of %s unknown: %s", role, exc)
                 clean = None

@@ -22,7 +22,20 @@ DOMAINS: tuple[Domain, ...] = ("math", "code", "general")
 ROLES: tuple[Role, ...] = ("router", "math", "code", "general")
 
 LOCAL = "local"
-REPO_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+"""The folder above the package folders: the checkout when run from one, else the installed `sme_mcp` package.
+
+A wheel carries the shipped data at the same relative paths as the checkout (pyproject.toml's package
+data), so `PROJECT_DIR / "goldsets"`, `"compiled"`, `"receipts"` and `"docs/demo_corpus"` exist either way.
+"""
+REPO_DIR = PROJECT_DIR  # the name the tests and older code use; only a checkout is a repository
+IN_CHECKOUT = (PROJECT_DIR / "pyproject.toml").is_file() and (PROJECT_DIR / "experts").is_dir()
+"""True when running from a source checkout (editable install or the folder itself), False from a wheel."""
+GOLDSETS_DIR = PROJECT_DIR / "goldsets"
+COMPILED_DIR = PROJECT_DIR / "compiled"
+SHIPPED_RECEIPTS_DIR = PROJECT_DIR / "receipts"
+"""The project's own receipts (read-only in a wheel): which holdout items chose the shipped programs."""
+DEMO_CORPUS_DIR = PROJECT_DIR / "docs" / "demo_corpus"
 
 
 class LMSpec(BaseModel):
@@ -144,7 +157,7 @@ class ClientFilesSettings(BaseModel):
     """
 
     ingest_roots: list[Path] = Field(
-        default_factory=lambda: [REPO_DIR / "docs" / "demo_corpus"],
+        default_factory=lambda: [DEMO_CORPUS_DIR],
         description="Folders ingest_documents may read (recursively); empty: clients may ingest nothing",
     )
     goldset_roots: list[Path] | None = Field(
@@ -206,10 +219,16 @@ class Settings(BaseSettings):
         default=0.35, ge=-1.0, le=1.0,
         description="Passages whose cosine similarity to the question is lower are not shown to the general expert",
     )
-    goldsets_dir: Path = REPO_DIR / "goldsets"
-    receipts_dir: Path = REPO_DIR / "receipts"
+    goldsets_dir: Path = GOLDSETS_DIR
+    receipts_dir: Path = Field(
+        # In a checkout the repository's receipts/ is the project's record; an installed wheel must never write
+        # into site-packages, so its runs go under the data dir.
+        default_factory=lambda data: SHIPPED_RECEIPTS_DIR if IN_CHECKOUT else Path(data["data_dir"]) / "receipts",
+        description="Where evaluation and optimization receipts are written (default: the checkout's receipts/, "
+        "or <data dir>/receipts when installed from a wheel)",
+    )
     shipped_programs_dir: Path | None = Field(
-        default=REPO_DIR / "compiled",
+        default=COMPILED_DIR,
         description="Optimized programs shipped with the project; a data dir without its own versions of a "
         "program starts from these (empty: start from the base programs)",
     )
@@ -227,3 +246,17 @@ class Settings(BaseSettings):
 
     def role(self, role: Role) -> RoleSettings:
         return getattr(self, role)
+
+    def receipt_dirs(self) -> list[Path]:
+        """Where receipts are read from: `receipts_dir`, then the project's shipped receipts when they apply.
+
+        An installed wheel writes its own runs under the data dir but must still know the project's runs:
+        their optimize receipts name the holdout items that chose the shipped programs. They are about the
+        shipped gold sets only, so another `goldsets_dir` reads `receipts_dir` alone.
+        """
+        dirs = [Path(self.receipts_dir)]
+        shipped = SHIPPED_RECEIPTS_DIR.resolve()
+        if (SHIPPED_RECEIPTS_DIR.is_dir() and shipped != dirs[0].resolve()
+                and Path(self.goldsets_dir).resolve() == GOLDSETS_DIR.resolve()):
+            dirs.append(SHIPPED_RECEIPTS_DIR)
+        return dirs

@@ -141,7 +141,7 @@ def run_eval(
     chose: set[str] = set()
     if path is None and split == "holdout":
         # Holdout items that chose a program (gates before they moved to dev) never count in its score.
-        excluded = holdout_items_that_chose(service.settings.receipts_dir, goldset)
+        excluded = holdout_items_that_chose(service.settings.receipt_dirs(), goldset)
         chose = {item_id for ids in excluded.values() for item_id in ids}
         items = [item for item in items if item.id not in chose]
         if not items:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from sme_mcp.experts.settings import REPO_DIR
+from sme_mcp.experts.settings import DEMO_CORPUS_DIR
 from sme_mcp.tools.file_access import AllowedFolders, FileRefused, open_regular
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def client_goldset_folders(settings: Settings) -> AllowedFolders:
     """The folders MCP clients may name gold-set files in, resolved once per configured set."""
     roots = settings.client_files.goldset_roots
     if roots is None:
-        roots = [settings.goldsets_dir, REPO_DIR / "docs" / "demo_corpus"]
+        roots = [settings.goldsets_dir, DEMO_CORPUS_DIR]
     return _client_folders(tuple(Path(r) for r in roots))
 
 

@@ -225,7 +225,7 @@ def run_optimization(
     dev = load_goldset(goldset_path(root, req.goldset, "dev"), req.dev_limit)
     select, gate = split_dev(req.optimizer, dev)
     # Holdout items an earlier gate chose on (before gates moved to dev) are not reported either.
-    chose_before = holdout_items_that_chose(service.settings.receipts_dir, req.goldset)
+    chose_before = holdout_items_that_chose(service.settings.receipt_dirs(), req.goldset)
     left_out = sorted({item_id for ids in chose_before.values() for item_id in ids})
     holdout = [item for item in load_goldset(goldset_path(root, req.goldset, "holdout")) if item.id not in left_out]
     holdout = holdout[: req.holdout_limit] if req.holdout_limit is not None else holdout

@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sme_mcp.experts.settings import REPO_DIR
+from sme_mcp.experts.settings import IN_CHECKOUT, PROJECT_DIR
 from sme_mcp.tools.files import atomic_write_text
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json$")
@@ -31,8 +31,14 @@ def git_commit(repo: Path | None = None) -> str | None:
 
     Args:
         repo: The checkout; this project's own by default.
+
+    Returns:
+        None when not in a git checkout; an installed wheel has no commit (its `sme-mcp` version is in
+        the receipt's packages), and a virtualenv inside some other repository must not lend it one.
     """
-    cwd = repo or REPO_DIR
+    if repo is None and not IN_CHECKOUT:
+        return None
+    cwd = repo or PROJECT_DIR
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)

@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
-def holdout_items_that_chose(receipts_dir: Path, goldset: str) -> dict[str, list[str]]:
+def _dirs(receipts_dirs: Path | Sequence[Path]) -> list[Path]:
+    return [receipts_dirs] if isinstance(receipts_dirs, Path) else list(receipts_dirs)
+
+
+def holdout_items_that_chose(receipts_dirs: Path | Sequence[Path], goldset: str) -> dict[str, list[str]]:
     """Holdout item ids that an optimization of `goldset` gated on, per optimize receipt.
 
     Receipts whose gate ran on dev (`report.gate_split == "dev"`) contribute nothing: their
     holdout items were only reported. Older receipts gated on their `holdout_items`.
+
+    Args:
+        receipts_dirs: A receipts folder, or several (`Settings.receipt_dirs()`: an installed wheel's own
+            receipts and the project's shipped ones).
 
     Example:
         >>> chose = holdout_items_that_chose(Path("receipts"), "math")
@@ -27,7 +36,10 @@ def holdout_items_that_chose(receipts_dir: Path, goldset: str) -> dict[str, list
         60
     """
     chose: dict[str, list[str]] = {}
-    for path in sorted(receipts_dir.glob(f"optimize-{goldset}-*.json")):
+    paths = [path for directory in _dirs(receipts_dirs) for path in directory.glob(f"optimize-{goldset}-*.json")]
+    for path in sorted(paths, key=lambda p: p.name):
+        if path.name in chose:
+            continue
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
@@ -44,18 +56,22 @@ def holdout_items_that_chose(receipts_dir: Path, goldset: str) -> dict[str, list
     return chose
 
 
-def clean_holdout_score(receipts_dir: Path, goldset: str, version: str | None) -> dict[str, object] | None:
+def clean_holdout_score(receipts_dirs: Path | Sequence[Path], goldset: str,
+                        version: str | None) -> dict[str, object] | None:
     """The newest complete holdout evaluation of `version` (None: base) that left out the gate items.
+
+    Args:
+        receipts_dirs: A receipts folder, or several; receipts are taken in name (time) order across them.
 
     Returns:
         `{"score", "correct", "n", "receipt"}`, or None when no such evaluation was recorded.
     """
     from sme_mcp.optimize.receipts import load_receipts
 
-    if not receipts_dir.is_dir():
-        return None
+    bodies = [body for directory in _dirs(receipts_dirs) if directory.is_dir()
+              for body in load_receipts(directory, skip_unreadable=True)]
     found = None
-    for body in load_receipts(receipts_dir, skip_unreadable=True):
+    for body in sorted(bodies, key=lambda b: b["_name"]):
         report = body.get("report") or {}
         if not body["_name"].startswith(f"eval-{goldset}-holdout-") or "excluded" not in body:
             continue

@@ -291,14 +291,15 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
         except KeyError as exc:
             raise ResourceNotFoundError(str(exc.args[0])) from exc
 
-    receipts_dir = service.settings.receipts_dir
+    # An installed wheel writes its runs under the data dir and reads the project's shipped receipts beside them.
+    receipt_dirs = service.settings.receipt_dirs()
 
     @server.resource("receipt://index", name="receipts", mime_type="application/json",
                      description="Names of all receipts (evaluation and optimization runs)")
     def receipt_index() -> str:
         from sme_mcp.optimize.receipts import list_receipts
 
-        return json.dumps(list_receipts(receipts_dir))
+        return json.dumps(sorted({name for directory in receipt_dirs for name in list_receipts(directory)}))
 
     @server.resource("receipt://{name}", name="receipt", mime_type="application/json",
                      description="One receipt: settings, scores with intervals, and per-item results, with errata "
@@ -306,10 +307,14 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
     def receipt(name: str) -> str:
         from sme_mcp.optimize.receipts import read_receipt_with_errata
 
-        try:  # as the README table shows it: a field a bug wrote wrong carries its erratum's correction
-            return json.dumps(read_receipt_with_errata(receipts_dir, name), indent=1)
-        except FileNotFoundError as exc:
-            raise ResourceNotFoundError(str(exc)) from exc
+        for directory in receipt_dirs:
+            if directory is not receipt_dirs[-1] and not (directory / name).is_file():
+                continue  # read_receipt refuses names that are not plain receipt names in every folder
+            try:  # as the README table shows it: a field a bug wrote wrong carries its erratum's correction
+                return json.dumps(read_receipt_with_errata(directory, name), indent=1)
+            except FileNotFoundError as exc:
+                raise ResourceNotFoundError(str(exc)) from exc
+        raise ResourceNotFoundError(f"no receipt named {name}")
 
     # SymPy calls wait for a worker on threads of their own, as many as the pool has workers: a queue of them
     # never holds the threads (40, shared by anyio) that every other tool and resource runs on.
@@ -344,10 +349,12 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
     sympy_tool("matrix_inverse", ti.MatrixInput, "Inverse of a square matrix.")
     sympy_tool("matrix_eigenvalues", ti.MatrixInput, "Eigenvalues of a square matrix, with multiplicities.")
 
+    from sme_mcp.server.prompts import register_prompts
     from sme_mcp.server.rag_tools import register_rag_tools
 
     register_rag_tools(server, lambda: service.documents, allowed_roots=service.settings.client_files.ingest_roots,
                        walk_limits=service.settings.client_files.walk_limits())
+    register_prompts(server, service, jobs)
     return server
 
 

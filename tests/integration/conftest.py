@@ -13,6 +13,15 @@ from sme_mcp.server.embedded import EmbeddedBackendMissing, embedded_binary, emb
 from sme_mcp.server.local_lm import LocalServer
 
 READY_TIMEOUT = 300.0
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test in this folder runs (or needs) the real model: mark it `model`, so `-m "not model"` leaves
+    them all out instead of starting a llama-server with the GGUF (two at once on 2 cores crawl)."""
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.model)
 
 
 @pytest.fixture

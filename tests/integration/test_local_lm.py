@@ -99,7 +99,7 @@ def test_unloadable_model_fails_with_the_log_tail(model_settings, tmp_path):
     server.start()
     try:
         assert wait_until(lambda: server.state == "failed", 60)
-        assert "exited" in server.reason and "last log lines" in server.reason
+        assert "exited" in server.reason and "log lines (full log:" in server.reason
         with pytest.raises(Exception, match="failed"):
             server.base_url(wait=0)
     finally:

@@ -49,3 +49,13 @@ def test_run_eval_leaves_the_gate_items_out_and_says_so(tmp_path):
     body = json.loads((receipts / report.receipt).read_text())
     assert body["excluded"]["items"] == ["h0", "h1"] and body["excluded"]["receipts"] == ["optimize-math-X.json"]
     assert clean_holdout_score(receipts, "math", report.program_version)["n"] == 2
+
+
+def test_receipts_written_elsewhere_still_exclude_the_items_that_chose_the_shipped_programs(tmp_path):
+    from sme_mcp.experts.settings import SHIPPED_RECEIPTS_DIR
+
+    own = Settings(receipts_dir=tmp_path / "receipts")  # e.g. an installed wheel's <data dir>/receipts
+    assert own.receipt_dirs() == [tmp_path / "receipts", SHIPPED_RECEIPTS_DIR]
+    assert sum(map(len, holdout_items_that_chose(own.receipt_dirs(), "math").values())) >= 60
+    other = Settings(receipts_dir=tmp_path / "receipts", goldsets_dir=tmp_path / "goldsets")
+    assert other.receipt_dirs() == [tmp_path / "receipts"]  # the shipped receipts are about the shipped gold sets

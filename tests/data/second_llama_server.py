@@ -1,0 +1,73 @@
+"""A second llama-server-compatible binary, for the supervisor's tests: the interface bitnet.cpp's fork offers.
+
+It takes llama-server's flags, answers `--version` on stderr, logs the model's training context the way
+older llama.cpp loaders (and bitnet.cpp's fork) do, serves `/health` and `/v1/models` (without the
+`meta` block newer builds add), and, like the fork, refuses a `--chat-template` that is not one of
+its built-in names: it prints the reason, then a screenful of shutdown lines, and exits 1.
+It loads no model: the file named by `-m` is only checked to exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+VERSION = "version: 4242 (second-server-test)\nbuilt with a Python test double for x86_64-linux"
+N_CTX_TRAIN = 2048
+BUILT_IN_TEMPLATES = {"chatml", "llama2", "llama3", "phi3", "zephyr", "monarch", "gemma", "orion"}
+
+
+def main() -> int:
+    if "--version" in sys.argv:
+        print(VERSION, file=sys.stderr)
+        return 0
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-m", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--chat-template", default=None)
+    args, _ = parser.parse_known_args()
+    print("main: build = 4242 (second-server-test)", flush=True)
+    if not Path(args.m).is_file():
+        print(f"llama_model_load: error loading model: failed to open {args.m}", flush=True)
+        return 1
+    print(f"llm_load_print_meta: n_ctx_train      = {N_CTX_TRAIN}", flush=True)
+    if args.chat_template is not None and args.chat_template not in BUILT_IN_TEMPLATES:
+        print(f"main: error: the supplied chat template is not supported: {args.chat_template[:40]}", flush=True)
+        print("main: note: llama.cpp does not use jinja parser, we only support commonly used templates", flush=True)
+        for i in range(20):  # what the fork prints while it frees everything
+            print(f"llama_free: freeing buffer {i} (CPU)", flush=True)
+        return 1
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/health":
+                body = {"status": "ok"}
+            elif self.path == "/v1/models":
+                body = {"object": "list", "data": [{"id": "local", "object": "model"}]}
+            else:
+                self.send_error(404)
+                return
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"main: server is listening on http://{args.host}:{args.port}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

