@@ -312,6 +312,18 @@ class LMChain:
         _, reasons = self._deployments(0.0)
         raise self._none_left([*reasons, *failures])
 
+    def take_deployment(self) -> str | None:
+        """The deployment of this thread's latest call through the Router since the last take (None: no call).
+
+        Forgets the calls, so the next take says only what served the calls made after this one.
+        """
+        built, ids = self._built, self._calls.ids
+        self._calls.ids = []
+        if built is None or not ids:
+            return None
+        deployment = built[2].get(ids[-1])
+        return deployment.served.deployment if deployment else None
+
     def _none_left(self, reasons: list[str]) -> NoBackendError:
         return NoBackendError(
             f"No LM backend could answer for the {self.role} expert. Tried: {'; '.join(reasons) or 'nothing'}. "

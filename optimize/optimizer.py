@@ -144,12 +144,15 @@ def _compile(req: OptimizeRequest, student: dspy.Module, train: list, dev: list,
 
 
 def _score(service: ExpertService, req: OptimizeRequest, module: dspy.Module, items: list[GoldItem], lm: Any,
-           phase: str, progress: Progress, cancel: threading.Event) -> list[bool]:
-    """Per-item correctness of `module` on `items`, in the order given."""
+           phase: str, progress: Progress, cancel: threading.Event,
+           served_by: dict[str, str | None] | None = None) -> list[bool]:
+    """Per-item correctness of `module` on `items`, in the order given; `served_by` gets each item's deployment."""
     import dspy
 
     outcomes: dict[str, bool] = {}
     lock = threading.Lock()
+    chain = service.chains[req.goldset]
+    chain.take_deployment()  # calls made on this thread before (compiling) are not this phase's
 
     def metric(example: Any, pred: Any, trace: Any = None) -> float:
         if cancel.is_set():
@@ -157,6 +160,8 @@ def _score(service: ExpertService, req: OptimizeRequest, module: dspy.Module, it
         ok = score_item(req.goldset, example.gold, pred).correct
         with lock:
             outcomes[example.gold.id] = ok
+            if served_by is not None:  # the metric runs on the thread that ran the item
+                served_by[example.gold.id] = chain.take_deployment()
             done, right = len(outcomes), sum(outcomes.values())
         progress(phase, done, len(items), right / done)
         return float(ok)
@@ -266,11 +271,17 @@ def run_optimization(
         candidate_module.use_nearest = True
     # The gate: both programs on the same dev items. Dev may also have chosen among candidates
     # (random search, MIPROv2, GEPA): it is selection, never the reported score.
-    gate_base = _score(service, req, baseline_module, gate, lm, "gate baseline", progress, cancel)
-    gate_cand = _score(service, req, candidate_module, gate, lm, "gate candidate", progress, cancel)
+    served: dict[str, dict[str, str | None]] = {"gate baseline": {}, "gate candidate": {}, "holdout baseline": {},
+                                                 "holdout candidate": {}}
+    gate_base = _score(service, req, baseline_module, gate, lm, "gate baseline", progress, cancel,
+                       served["gate baseline"])
+    gate_cand = _score(service, req, candidate_module, gate, lm, "gate candidate", progress, cancel,
+                       served["gate candidate"])
     # The report: both programs on the same holdout items, which chose nothing.
-    base_outcomes = _score(service, req, baseline_module, holdout, lm, "holdout baseline", progress, cancel)
-    cand_outcomes = _score(service, req, candidate_module, holdout, lm, "holdout candidate", progress, cancel)
+    base_outcomes = _score(service, req, baseline_module, holdout, lm, "holdout baseline", progress, cancel,
+                           served["holdout baseline"])
+    cand_outcomes = _score(service, req, candidate_module, holdout, lm, "holdout candidate", progress, cancel,
+                           served["holdout candidate"])
     baseline = _side(active.version if active else "base", gate_base)
     b, c, p = mcnemar_exact(gate_base, gate_cand)
     hb, hc, hp = mcnemar_exact(base_outcomes, cand_outcomes)
@@ -309,11 +320,15 @@ def run_optimization(
                     "the gate part (all of dev when nothing selects); holdout only reported",
         },
         "gate_items": [
-            {"id": item.id, "baseline": bo, "candidate": co}
+            {"id": item.id, "baseline": bo, "candidate": co,
+             "deployment_baseline": served["gate baseline"].get(item.id),
+             "deployment_candidate": served["gate candidate"].get(item.id)}
             for item, bo, co in zip(gate, gate_base, gate_cand, strict=True)
         ],
         "holdout_items": [
-            {"id": item.id, "baseline": bo, "candidate": co}
+            {"id": item.id, "baseline": bo, "candidate": co,
+             "deployment_baseline": served["holdout baseline"].get(item.id),
+             "deployment_candidate": served["holdout candidate"].get(item.id)}
             for item, bo, co in zip(holdout, base_outcomes, cand_outcomes, strict=True)
         ],
     }, env)

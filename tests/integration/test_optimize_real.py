@@ -65,5 +65,9 @@ async def test_optimize_router_with_progress_notifications_and_a_receipt(local_s
     assert any(m and m.startswith("holdout candidate") for m in notes)
     receipt = json.loads((tmp_path / "receipts" / report["receipt"]).read_text())
     assert receipt["kind"] == "optimize" and receipt["lm"]["model_file"].endswith(".gguf")
+    # Items the LM stage routed name the replica that served them; the nearest-neighbour stage calls none.
+    served = [i["deployment_candidate"] for i in receipt["holdout_items"]] + [
+        i["deployment_baseline"] for i in receipt["holdout_items"]]
+    assert all(d is None or d.startswith("local#1 http://127.0.0.1:") for d in served), served
     version = ProgramStore(settings.data_dir / "programs").get("router", report["candidate_version"])
     assert version is not None and version.status == ("promoted" if report["promoted"] else "rejected")
