@@ -95,6 +95,7 @@ def refit_router(service: ExpertService) -> RefitReport | None:
             return None
         active = service.programs.active("router")
         active_version = active.version if active else "base"
+        active_stage.warm()  # its vectors (from the disk cache) pass to the copy, which then embeds only new questions
         candidate = copy.deepcopy(active_module)
         learned_examples = [(item.question, str(item.label)) for item in routes]
         # Reported misroutes first: where a user's label and a known question's collide, the user wins.
