@@ -6,6 +6,7 @@ around this object answers `tools/list` before any of them has loaded.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -436,4 +437,13 @@ class ExpertService:
 
     def close(self) -> None:
         self.pool.close()
+        if self._dspy_ready and self.settings.mlflow.enabled:
+            # Autolog is process-wide: left on, it would send every later DSPy call of this process (another
+            # service's, a test's) to this service's tracking store, and retry for minutes once that is gone.
+            import mlflow
+
+            with contextlib.suppress(Exception):
+                mlflow.flush_trace_async_logging()
+            with contextlib.suppress(Exception):
+                mlflow.dspy.autolog(disable=True)
 

@@ -271,17 +271,17 @@ def run_optimization(
         candidate_module.use_nearest = True
     # The gate: both programs on the same dev items. Dev may also have chosen among candidates
     # (random search, MIPROv2, GEPA): it is selection, never the reported score.
-    served: dict[str, dict[str, str | None]] = {"gate baseline": {}, "gate candidate": {}, "holdout baseline": {},
-                                                 "holdout candidate": {}}
+    deployments: dict[str, dict[str, str | None]] = {"gate baseline": {}, "gate candidate": {},
+                                                     "holdout baseline": {}, "holdout candidate": {}}
     gate_base = _score(service, req, baseline_module, gate, lm, "gate baseline", progress, cancel,
-                       served["gate baseline"])
+                       deployments["gate baseline"])
     gate_cand = _score(service, req, candidate_module, gate, lm, "gate candidate", progress, cancel,
-                       served["gate candidate"])
+                       deployments["gate candidate"])
     # The report: both programs on the same holdout items, which chose nothing.
     base_outcomes = _score(service, req, baseline_module, holdout, lm, "holdout baseline", progress, cancel,
-                           served["holdout baseline"])
+                           deployments["holdout baseline"])
     cand_outcomes = _score(service, req, candidate_module, holdout, lm, "holdout candidate", progress, cancel,
-                           served["holdout candidate"])
+                           deployments["holdout candidate"])
     baseline = _side(active.version if active else "base", gate_base)
     b, c, p = mcnemar_exact(gate_base, gate_cand)
     hb, hc, hp = mcnemar_exact(base_outcomes, cand_outcomes)
@@ -321,14 +321,14 @@ def run_optimization(
         },
         "gate_items": [
             {"id": item.id, "baseline": bo, "candidate": co,
-             "deployment_baseline": served["gate baseline"].get(item.id),
-             "deployment_candidate": served["gate candidate"].get(item.id)}
+             "deployment_baseline": deployments["gate baseline"].get(item.id),
+             "deployment_candidate": deployments["gate candidate"].get(item.id)}
             for item, bo, co in zip(gate, gate_base, gate_cand, strict=True)
         ],
         "holdout_items": [
             {"id": item.id, "baseline": bo, "candidate": co,
-             "deployment_baseline": served["holdout baseline"].get(item.id),
-             "deployment_candidate": served["holdout candidate"].get(item.id)}
+             "deployment_baseline": deployments["holdout baseline"].get(item.id),
+             "deployment_candidate": deployments["holdout candidate"].get(item.id)}
             for item, bo, co in zip(holdout, base_outcomes, cand_outcomes, strict=True)
         ],
     }, env)
