@@ -219,14 +219,17 @@ class LMChain:
                 if not key:
                     reasons.append(f"{spec.label}: {spec.api_key_env} is not set")
                     continue
-            litellm_params = {"model": spec.model, **params}
-            if spec.api_base:
-                litellm_params["api_base"] = spec.api_base
-            if key or spec.api_base:  # a self-hosted OpenAI-compatible server takes any key
-                litellm_params["api_key"] = key or "none"
-            deployments.append(_Deployment(id=f"{group}:{spec.label}", group=group,
-                                           served=Served(spec.label, spec.model, spec.label),
-                                           litellm_params=litellm_params))
+            bases: list[str | None] = [spec.api_base, *spec.more_api_bases] if spec.api_base else [None]
+            for base in bases:
+                litellm_params = {"model": spec.model, **params}
+                if base:
+                    litellm_params["api_base"] = base
+                if key or base:  # a self-hosted OpenAI-compatible server takes any key
+                    litellm_params["api_key"] = key or "none"
+                where = f"{spec.model}@{base}" if base else spec.label
+                deployments.append(_Deployment(id=f"{group}:{where}", group=group,
+                                               served=Served(spec.label, spec.model, where),
+                                               litellm_params=litellm_params))
         return deployments, reasons
 
     def _router_lm(self, wait: float) -> tuple[Any, dict[str, _Deployment], list[str]]:

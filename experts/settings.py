@@ -43,6 +43,10 @@ class LMSpec(BaseModel):
 
     model: str = LOCAL
     api_base: str | None = None
+    more_api_bases: list[str] = Field(
+        default_factory=list, description="Further OpenAI-compatible endpoints serving the same model (e.g. vLLM or "
+        "llama-server on other hosts): with api_base they are one Router model group, balanced like local replicas",
+    )
     api_key_env: str | None = Field(default=None, description="Name of the env var that holds the API key")
     temperature: float = 0.0
     max_tokens: int = 1024

@@ -69,3 +69,16 @@ def test_the_router_is_rebuilt_when_a_replica_restarts_on_a_new_port_and_kept_ot
     assert rebuilt is not first
     assert [d.served.deployment for d in by_id.values()] == ["local#1 http://127.0.0.1:3/v1"]
     assert rebuilt._engine_spec.router.routing_strategy == "least-busy"
+
+
+def test_named_endpoints_of_one_entry_are_one_balanced_group():
+    spec = LMSpec(model="openai/qwen", api_base="http://gpu1:8080/v1", more_api_bases=["http://gpu2:8080/v1"])
+    chain = LMChain("general", [spec, LMSpec()], Replicas(["http://127.0.0.1:1/v1"]))
+    deployments, _ = chain._deployments(0.0)
+    assert [(d.group, d.served.deployment) for d in deployments] == [
+        ("general-0", "openai/qwen@http://gpu1:8080/v1"), ("general-0", "openai/qwen@http://gpu2:8080/v1"),
+        ("general-1", "local#1 http://127.0.0.1:1/v1")]
+    lm, _, _ = chain._router_lm(0.0)
+    router = lm._engine_spec.router
+    assert router.fallbacks == [{"general-0": ["general-1"]}]
+    assert router.disable_cooldowns is False  # two deployments in a group: a failing one cools down
