@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 ProgressSink = Callable[[str], None]
+TOKEN_PROGRESS_EVERY = 16  # streamed tokens between progress messages (about one a second on 2 cores)
 
 
 class AnswerCancelled(BaseException):  # noqa: N818 - a BaseException, so DSPy's callback guards can't swallow it
@@ -116,7 +117,9 @@ class AnswerTrace:
         tracker = UsageTracker()
         callbacks = [*dspy.settings.get("callbacks", []), _trace_callback(self)]
         try:
-            with dspy.context(callbacks=callbacks, usage_tracker=tracker):
+            # `sme_answer_trace` tells the LM engine (experts/lm.py) to stream: tokens become progress, and a
+            # cancel closes the stream so the server stops generating.
+            with dspy.context(callbacks=callbacks, usage_tracker=tracker, sme_answer_trace=self):
                 yield
         finally:
             with self._lock:
@@ -129,6 +132,13 @@ class AnswerTrace:
             self._lm_started += 1
             n = self._lm_started
         self.update(f"{self.message.split(' | ')[0]} | model call {n}")
+
+    def lm_tokens(self, chunks: int, text: str) -> None:
+        """Reports a streaming model call's progress: every `TOKEN_PROGRESS_EVERY` chunks, the text's tail."""
+        if chunks % TOKEN_PROGRESS_EVERY:
+            return
+        tail = " ".join(text.split())[-60:]
+        self.update(f"{self.message.split(' | ')[0]} | model call {self._lm_started}: {chunks} tokens … {tail}")
 
     def _tool_start(self, name: str) -> None:
         self.check_cancelled()

@@ -10,6 +10,7 @@ answer names it (`Served`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -139,16 +140,47 @@ def _router_engine_class() -> type:
             self.router, self.group, self.calls = router, group, calls
 
         def complete(self, request: Any) -> Any:
+            import dspy
+
             data = self._arguments(request)
             data.pop("num_retries", None)  # the Router's retry policy applies, not a per-call one
             data.pop("cache", None)
             data["model"] = self.group
+            trace = dspy.settings.get("sme_answer_trace")
             with litellm_errors(model=request.model):
-                raw = self.router.completion(**data)
+                raw = self._streamed(data, trace) if trace is not None else self.router.completion(**data)
             model_id = (getattr(raw, "_hidden_params", None) or {}).get("model_id")
             if model_id:
                 self.calls.ids.append(str(model_id))
             return self._response(raw, request)
+
+        def _streamed(self, data: dict[str, Any], trace: Any) -> Any:
+            """The call streamed, for an answer someone waits for: tokens go to its progress as they come,
+            and a cancelled answer closes the stream, which makes llama-server stop generating at once."""
+            import litellm
+
+            source = self.router.completion(**data, stream=True, stream_options={"include_usage": True})
+            hidden = dict(getattr(source, "_hidden_params", None) or {})
+            chunks: list[Any] = []
+            text = ""
+            try:
+                for chunk in source:
+                    chunks.append(chunk)
+                    delta = chunk.choices[0].delta.content if chunk.choices else None
+                    if delta:
+                        text += delta
+                        trace.lm_tokens(len(chunks), text)
+                    trace.check_cancelled()
+            finally:
+                close = getattr(getattr(source, "completion_stream", None), "close", None) or getattr(
+                    source, "close", None)
+                if callable(close) and (trace.cancel.is_set() or not chunks):
+                    with contextlib.suppress(Exception):
+                        close()
+            raw = litellm.stream_chunk_builder(chunks, messages=data.get("messages"))
+            if raw is not None:
+                raw._hidden_params = {**hidden, **(getattr(raw, "_hidden_params", None) or {})}
+            return raw
 
         def stream(self, request: Any) -> Any:
             raise NotImplementedError("streaming through the Router is not used")

@@ -372,7 +372,16 @@ class ExpertService:
         module = self.module(domain)
         with trace.recording():
             pred, served = self.chains[domain].run(lambda: module(question=question))
-        return self._to_answer(pred, served, domain, routed_by, confidence, trace.started)
+        answer = self._to_answer(pred, served, domain, routed_by, confidence, trace.started)
+        trajectory = getattr(pred, "trajectory", None)
+        if domain == "math" and trajectory and answer.verification is not None and answer.verification.method == "none":
+            from sme_mcp.experts.math_check import check_against_tools
+
+            with trace.stage("check", "checking the answer against SymPy's result"):
+                checked, verification = check_against_tools(question, answer.answer, trajectory, self.pool)
+            if verification is not None:
+                answer.answer, answer.verification = checked, verification
+        return answer
 
     def _to_answer(
         self, pred: Any, served: Served, domain: Domain, routed_by: Any, confidence: float | None, started: float
