@@ -172,11 +172,8 @@ def _router_engine_class() -> type:
                         trace.lm_tokens(len(chunks), text)
                     trace.check_cancelled()
             finally:
-                close = getattr(getattr(source, "completion_stream", None), "close", None) or getattr(
-                    source, "close", None)
-                if callable(close) and (trace.cancel.is_set() or not chunks):
-                    with contextlib.suppress(Exception):
-                        close()
+                if trace.cancel.is_set():
+                    _close_stream(source)
             raw = litellm.stream_chunk_builder(chunks, messages=data.get("messages"))
             if raw is not None:
                 raw._hidden_params = {**hidden, **(getattr(raw, "_hidden_params", None) or {})}
@@ -186,6 +183,28 @@ def _router_engine_class() -> type:
             raise NotImplementedError("streaming through the Router is not used")
 
     return RouterEngine
+
+
+def _close_stream(source: Any) -> None:
+    """Closes the HTTP response under a Router stream, so the server notices the client left and stops.
+
+    The Router wraps the provider's stream in a fallback generator; closing that generator alone leaves
+    the response open (llama-server went on generating for 7 s in a test), while closing the provider's
+    `openai.Stream` under it stopped the generation within 0.6 s. litellm is pinned, so its wrapper's
+    layout is known; anything unexpected falls back to closing what is reachable.
+    """
+    streams = []
+    frame = getattr(getattr(source, "_sync_generator", None), "gi_frame", None)
+    inner = frame.f_locals.get("model_response") if frame is not None else None
+    for holder in (inner, source):
+        stream = getattr(holder, "completion_stream", None)
+        if stream is not None:
+            streams.append(stream)
+    for stream in streams:
+        close = getattr(stream, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
 
 
 class LMChain:

@@ -41,7 +41,8 @@ def last_tool_result(trajectory: dict[str, Any]) -> tuple[str, dict[str, Any], s
     for idx in reversed(steps):
         name = trajectory.get(f"tool_name_{idx}")
         result = trajectory.get(f"observation_{idx}")
-        if name in CHECKED_TOOLS and isinstance(result, str) and result and not result.startswith("Error"):
+        failed = not isinstance(result, str) or not result or result.startswith(("Error", "Execution error"))
+        if name in CHECKED_TOOLS and not failed:
             args = trajectory.get(f"tool_args_{idx}")
             return str(name), args if isinstance(args, dict) else {}, result
     return None

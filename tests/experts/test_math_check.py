@@ -32,13 +32,12 @@ def test_an_answer_that_agrees_with_the_tool_is_marked_checked(pool):
 
 
 def test_a_mis_copied_answer_is_replaced_by_the_exact_result_and_says_so(pool):
-    # The example: an antiderivative written back as an unevaluated integral.
+    # The tool's result copied back with a sign flipped.
     steps = trajectory(("integrate", {"expression": "x*exp(x)"}, "(x - 1)*exp(x) + C"))
-    answer, verification = check_against_tools("What is the integral of x*exp(x)?",
-                                               "x*exp(x) - integral of exp(x)", steps, pool)
+    answer, verification = check_against_tools("What is the integral of x*exp(x)?", "x*exp(x) + exp(x)", steps, pool)
     assert answer == "(x - 1)*exp(x) + C"
     assert verification.method == "exact" and "disagreed" in verification.checked
-    assert any("x*exp(x) - integral of exp(x)" in d for d in verification.details)
+    assert any("x*exp(x) + exp(x)" in d for d in verification.details)
 
 
 def test_a_tool_the_question_does_not_ask_for_checks_nothing(pool):
@@ -51,5 +50,9 @@ def test_a_tool_the_question_does_not_ask_for_checks_nothing(pool):
 def test_failed_tool_calls_and_word_problems_are_left_unchecked(pool):
     failed = trajectory(("differentiate", {"expression": "x^^2"}, "Error: not a valid expression"))
     assert last_tool_result(failed) is None
+    # DSPy's ReAct words a tool that raised as "Execution error in <tool>: ..."; the step before still counts.
+    crashed = trajectory(("differentiate", {"expression": "x**2"}, "2*x"),
+                         ("simplify", {}, "Execution error in simplify: missing 1 required positional argument"))
+    assert last_tool_result(crashed) == ("differentiate", {"expression": "x**2"}, "2*x")
     assert check_against_tools("Differentiate x^^2", "2*x", failed, pool) == ("2*x", None)
     assert check_against_tools("Tom has 3 apples...", "5", None, pool) == ("5", None)
