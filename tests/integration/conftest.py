@@ -70,3 +70,25 @@ def isolated_data_dir(tmp_path, monkeypatch):
     """A fresh data dir (and so a fresh DSPy cache) per test: answers come from the model, not a cache."""
     monkeypatch.setenv("SME_DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data"
+
+
+ROUTER_ITEMS = [
+    ("What is 17 times 23?", "math"),
+    ("Write a Python function that reverses a string.", "code"),
+    ("Who painted the Mona Lisa?", "general"),
+    ("Integrate x**2 from 0 to 3.", "math"),
+]
+
+
+@pytest.fixture
+def router_goldsets(tmp_path: Path) -> Path:
+    """A tiny router gold set (the same four questions in train, dev and holdout) for optimizer runs."""
+    import json
+
+    root = tmp_path / "goldsets"
+    (root / "router").mkdir(parents=True)
+    for split in ("train", "dev", "holdout"):
+        lines = [json.dumps({"id": f"r-{split}-{i}", "domain": "router", "question": q, "label": label})
+                 for i, (q, label) in enumerate(ROUTER_ITEMS)]
+        (root / "router" / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    return root

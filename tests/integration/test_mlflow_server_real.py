@@ -23,10 +23,6 @@ from sme_mcp.optimize.optimizer import OptimizeRequest, run_optimization
 
 pytestmark = pytest.mark.model
 
-ROUTER_ITEMS = [("What is 17 times 23?", "math"), ("Write a Python function that reverses a string.", "code"),
-                ("Who painted the Mona Lisa?", "general")]
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -66,16 +62,12 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_expert_traces_and_optimizer_runs_reach_a_shared_mlflow_server(local_server, mlflow_server, tmp_path):
+def test_expert_traces_and_optimizer_runs_reach_a_shared_mlflow_server(local_server, mlflow_server, router_goldsets,
+                                                                        tmp_path):
     import mlflow
     from mlflow import MlflowClient
 
-    goldsets = tmp_path / "goldsets"
-    (goldsets / "router").mkdir(parents=True)
-    for split in ("train", "dev", "holdout"):
-        lines = [json.dumps({"id": f"r-{split}-{i}", "domain": "router", "question": q, "label": label})
-                 for i, (q, label) in enumerate(ROUTER_ITEMS)]
-        (goldsets / "router" / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    goldsets = router_goldsets
     local_only = RoleSettings(chain=[LMSpec()])
     settings = Settings(
         data_dir=tmp_path / "data", receipts_dir=tmp_path / "receipts", goldsets_dir=goldsets,

@@ -12,24 +12,6 @@ from sme_mcp.experts.service import ExpertService
 from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import build_server
 
-ROUTER_ITEMS = [
-    ("What is 17 times 23?", "math"),
-    ("Write a Python function that reverses a string.", "code"),
-    ("Who painted the Mona Lisa?", "general"),
-    ("Integrate x**2 from 0 to 3.", "math"),
-]
-
-
-@pytest.fixture
-def router_goldsets(tmp_path):
-    root = tmp_path / "goldsets"
-    (root / "router").mkdir(parents=True)
-    for split in ("train", "dev", "holdout"):
-        lines = [json.dumps({"id": f"r-{split}-{i}", "domain": "router", "question": q, "label": label})
-                 for i, (q, label) in enumerate(ROUTER_ITEMS)]
-        (root / "router" / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    return root
-
 
 @pytest.mark.anyio
 async def test_optimize_router_with_progress_notifications_and_a_receipt(local_server, router_goldsets, tmp_path):
