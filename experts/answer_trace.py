@@ -109,8 +109,12 @@ class AnswerTrace:
     # -- DSPy hooks ------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def recording(self) -> Iterator[None]:
-        """Runs DSPy work with this trace's callback and usage tracker attached."""
+    def recording(self, stream: bool = True) -> Iterator[None]:
+        """Runs DSPy work with this trace's callback and usage tracker attached.
+
+        Args:
+            stream: Let the LM engine stream the calls (tokens as progress, a cancel stops generation).
+        """
         import dspy
         from dspy.utils.usage_tracker import UsageTracker
 
@@ -119,7 +123,7 @@ class AnswerTrace:
         try:
             # `sme_answer_trace` tells the LM engine (experts/lm.py) to stream: tokens become progress, and a
             # cancel closes the stream so the server stops generating.
-            with dspy.context(callbacks=callbacks, usage_tracker=tracker, sme_answer_trace=self):
+            with dspy.context(callbacks=callbacks, usage_tracker=tracker, sme_answer_trace=self if stream else None):
                 yield
         finally:
             with self._lock:

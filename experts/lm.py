@@ -11,6 +11,7 @@ answer names it (`Served`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -122,7 +123,9 @@ class _Calls(threading.local):
         self.ids: list[str] = []
 
 
+@functools.cache
 def _router_engine_class() -> type:
+    # Built on first use: DSPy (and its LiteLLM engine) load lazily.
     from dspy.clients.engines.litellm_engine import LiteLLMEngine
     from dspy.clients.engines.litellm_errors import litellm_errors
 

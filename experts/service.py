@@ -347,7 +347,7 @@ class ExpertService:
         if vote is not None and vote.decided and vote.label in DOMAINS:
             return vote.label, vote.share, "nearest_neighbours"  # type: ignore[return-value]
         try:
-            with trace.recording():
+            with trace.recording(stream=self.settings.lm_stream):
                 pred, _ = self.chains["router"].run(lambda: router.lm_route(question))
         except Exception as exc:
             from sme_mcp.experts.lm import NoBackendError
@@ -370,7 +370,7 @@ class ExpertService:
         self, question: str, domain: Domain, routed_by: Any, confidence: float | None, trace: AnswerTrace
     ) -> ExpertAnswer:
         module = self.module(domain)
-        with trace.recording():
+        with trace.recording(stream=self.settings.lm_stream):
             pred, served = self.chains[domain].run(lambda: module(question=question))
         answer = self._to_answer(pred, served, domain, routed_by, confidence, trace.started)
         trajectory = getattr(pred, "trajectory", None)

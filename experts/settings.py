@@ -212,6 +212,11 @@ class Settings(BaseSettings):
         default=2, ge=0, le=5, description="Times the code expert may repair code that failed its tests in the "
         "sandbox (each repair is one LM call; the expert makes at most 4 calls per question)",
     )
+    lm_stream: bool = Field(
+        default=True, description="Stream the LM calls an answer waits for: the model's tokens go out as progress, "
+        "and a cancelled question stops the generation at once; false: one response per call (a cancel then stops "
+        "the work at the next call)",
+    )
     lm_cache: bool = Field(
         default=True, description="Reuse identical LM calls from DSPy's cache under the data dir; false: every call "
         "reaches the model (what benchmarks of latency need)",
