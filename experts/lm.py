@@ -15,23 +15,26 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from sme_mcp.experts.settings import LOCAL, LMRouterSettings, LMSpec, Role
+from sme_mcp.tools.errors import SmeError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCAL_LITELLM_MODEL = "openai/local"
+CRASH_NOTICE_SECONDS = 0.6  # the supervisor polls its child every 0.5 s (server/local_lm.py)
 
 
 class BackendUnavailable(RuntimeError):
     """One backend cannot be used right now (not running, no API key, ...)."""
 
 
-class NoBackendError(RuntimeError):
+class NoBackendError(SmeError, RuntimeError):
     """No backend in a role's chain could serve the call; the message lists why and what to set."""
 
 
@@ -361,7 +364,10 @@ class LMChain:
                 log.warning("role %s: every deployment failed: %s", self.role, exc)
                 failures.append(f"{type(exc).__name__}: {str(exc)[:300]}")
                 if attempt == 0 and has_local:
-                    continue  # a crashed local server is restarted by its supervisor; the retry waits for it
+                    # A crashed local server is restarted by its supervisor, which notices the exit within
+                    # half a second; the retry waits that long, so it is not handed the dead replica again.
+                    time.sleep(CRASH_NOTICE_SECONDS)
+                    continue
                 break
             served_ids = [i for i in self._calls.ids if i in by_id]
             chosen = by_id[served_ids[-1]] if served_ids else next(iter(by_id.values()))

@@ -172,8 +172,14 @@ class LocalServer:
                 if left <= 0:
                     break
                 self._changed.wait(min(left, 1.0))
+        proc = self._proc
         if self._ready.is_set() and self.port is not None:
-            return f"http://{self.settings.host}:{self.port}/v1"
+            # The monitor notices an exit within half a second; a caller retrying at once after a
+            # connection error must not be handed the dead server's URL again in that window.
+            if proc is None or proc.poll() is None:
+                return f"http://{self.settings.host}:{self.port}/v1"
+            raise BackendUnavailable(f"local llama-server exited with code {proc.returncode}; its supervisor "
+                                     "restarts it unless max_restarts is used up")
         raise BackendUnavailable(f"local llama-server is {self.state}: {self.reason}")
 
     @property

@@ -89,6 +89,26 @@ def test_a_context_within_the_training_context_gives_no_warning(second_binary, t
         local.stop()
 
 
+def test_a_child_that_died_is_not_handed_out_before_its_supervisor_notices(second_binary, tmp_path):
+    import os
+    import signal
+
+    from sme_mcp.experts.lm import BackendUnavailable
+
+    local = launch(second_binary, tmp_path, max_restarts=0)
+    try:
+        local.base_url(wait=30)
+        proc = local._proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # dead (a zombie), not yet reaped by anyone
+        with pytest.raises(BackendUnavailable, match="exited|failed"):
+            local.base_url(0.0)  # a caller retrying right after the connection error
+        wait_for(local, "failed")
+    finally:
+        local.stop()
+
+
 def test_a_child_that_fails_keeps_its_reason_in_the_failure_message(second_binary, tmp_path):
     # bitnet.cpp's fork takes only built-in template names; a Jinja string makes it print why, then 20 lines.
     local = launch(second_binary, tmp_path, chat_template="{% for m in messages %}{{ m.content }}{% endfor %}",
