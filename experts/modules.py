@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import dspy
 
 from sme_mcp.experts.math_kind import is_symbolic
 from sme_mcp.experts.router_stage import NearestNeighbourStage
 from sme_mcp.experts.signatures import AnswerGeneral, RouteQuestion, SolveMath, SolveWordProblem, WriteCode
+
+if TYPE_CHECKING:
+    from sme_mcp.experts.registry import ExpertRegistry
 
 
 class ExpertRouter(dspy.Module):
@@ -34,6 +38,25 @@ class ExpertRouter(dspy.Module):
                                    reasoning=f"nearest known questions: {vote.share:.0%} {vote.label} "
                                    f"(closest similarity {vote.similarity:.2f})")
         return self.lm_route(question)
+
+    def set_experts(self, registry: ExpertRegistry) -> None:
+        """Lets the LM stage choose among the registry's experts: its output type and instructions list them.
+
+        The built-in experts' signature is kept as it is (compiled routers were optimized on it); declared
+        experts are added to the choice and to the instructions, also after a compiled program loaded.
+        """
+        from typing import Literal
+
+        builtin = ("math", "code", "general")
+        names = registry.names
+        predict = self.route.predict
+        base = predict.signature
+        extra = [n for n in names if n not in builtin]
+        instructions = base.instructions.split("\nMore experts:")[0]
+        if extra:
+            instructions += "\nMore experts:\n" + registry.describe(extra)
+        predict.signature = base.with_updated_fields("domain", type_=Literal[tuple(names)]).with_instructions(
+            instructions)
 
     def lm_route(self, question: str) -> dspy.Prediction:
         """The LM stage alone."""

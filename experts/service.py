@@ -22,9 +22,11 @@ from sme_mcp.experts.exact_math import exact_request
 from sme_mcp.experts.fast_path import arithmetic_expression
 from sme_mcp.experts.lm import LMChain, LocalBackend, Served
 from sme_mcp.experts.programs import ProgramStore
-from sme_mcp.experts.settings import DOMAINS, ROLES, Domain, Role, Settings
+from sme_mcp.experts.registry import ROUTER, ExpertRegistry
+from sme_mcp.experts.settings import ROLES, Domain, LMSpec, Role, Settings
 from sme_mcp.experts.usage_log import UsageLog, new_entry_id
 from sme_mcp.tools.doc_index import DEFAULT_COLLECTION, DocumentIndex, DocumentIndexError, Hit, default_index
+from sme_mcp.tools.errors import SmeError
 from sme_mcp.tools.markdown import strip_fences
 from sme_mcp.tools.worker import ComputeError, SympyWorkerPool
 
@@ -32,20 +34,6 @@ if TYPE_CHECKING:
     import dspy
 
 log = logging.getLogger(__name__)
-
-DESCRIPTIONS: dict[Role, tuple[str, str]] = {
-    "router": ("Chooses the expert for a question",
-               "nearest-neighbour vote over MiniLM embeddings; ChainOfThought(RouteQuestion) when the vote is unsure"),
-    "math": ("Arithmetic, algebra, calculus and word problems; exact via SymPy tools",
-             "exact SymPy path for plain requests + ReAct(SolveMath) for formulas + ChainOfThought(SolveWordProblem)"),
-    "code": ("Writes Python code and runs it against the question's tests (or its own quick checks) in the sandbox, "
-             "repairing failures; explains code, showing its real output",
-             "VerifiedCodeExpert: ChainOfThought(WriteCode) + sandbox tests + ChainOfThought(RepairCode), "
-             "Predict(WriteChecks), Predict(ExplainCode)"),
-    "general": ("Facts, definitions and everything else, grounded in the 'general' document collection",
-                "hybrid search + ChainOfThought(AnswerWithContext)"),
-}
-
 
 class ExpertInfo(BaseModel):
     name: str
@@ -62,9 +50,11 @@ class ExpertInfo(BaseModel):
     holdout_n: int | None = None
     holdout_receipt: str | None = None
     backends: list[str]
+    source: str | None = Field(default=None, description="'built-in', or the file that declared the expert "
+                               "(None: the router)")
 
 
-class InvalidQuestion(ValueError):
+class InvalidQuestion(SmeError, ValueError):
     """The question or domain is not acceptable; the message says how to fix it."""
 
 
@@ -93,12 +83,15 @@ class ExpertService:
         pool: SymPy worker pool; one is created from the settings if omitted.
     """
 
-    def __init__(self, settings: Settings, local: LocalBackend | None, pool: SympyWorkerPool | None = None):
+    def __init__(self, settings: Settings, local: LocalBackend | None, pool: SympyWorkerPool | None = None,
+                 registry: ExpertRegistry | None = None):
         self.settings = settings
+        # Built first: a broken expert declaration stops start-up here, before any process or pool exists.
+        self.registry = registry if registry is not None else ExpertRegistry.from_settings(settings)
         self.local = local
         self.pool = pool or SympyWorkerPool(settings.sympy_workers, settings.sympy_timeout, settings.sympy_memory_mb)
-        self.chains = {role: LMChain(role, settings.role(role).chain, local, cache=settings.lm_cache,
-                                     router_settings=settings.lm_router) for role in ROLES}
+        self.chains = {role: LMChain(role, self.chain_specs(role), local, cache=settings.lm_cache,
+                                     router_settings=settings.lm_router) for role in self.registry.roles}
         self.programs = ProgramStore(settings.data_dir / "programs", settings.shipped_programs_dir)
         self._modules: dict[str, dspy.Module] = {}
         self._versions: dict[str, str | None] = {}
@@ -107,6 +100,12 @@ class ExpertService:
         self._documents: DocumentIndex | None = None
         self._documents_lock = threading.Lock()
         self.usage = UsageLog(settings.data_dir / "usage.sqlite3", settings.usage.enabled, settings.usage.max_entries)
+
+    def chain_specs(self, role: Role) -> list[LMSpec]:
+        """The LM fallback chain of the router or an expert: its settings, its declaration, or the general one."""
+        if role in ROLES:
+            return self.settings.role(role).chain
+        return self.registry.get(role).chain or self.settings.general.chain
 
     # -- setup -----------------------------------------------------------------------------------
 
@@ -149,26 +148,34 @@ class ExpertService:
             return []
 
     def build_module(self, name: Role) -> dspy.Module:
-        """A fresh, uncompiled module for a role (what optimizers start from)."""
-        from sme_mcp.experts.general_rag import RetrievalGeneralExpert
-        from sme_mcp.experts.math_tools import sympy_tools
-        from sme_mcp.experts.modules import ExpertRouter, MathExpert
+        """A fresh, uncompiled module for the router or an expert (what optimizers start from).
 
-        if name == "router":
-            from sme_mcp.experts.router_stage import NearestNeighbourStage, load_router_examples
+        Raises:
+            RegistryError: `name` is neither the router nor a registered expert.
+        """
+        if name == ROUTER:
+            from sme_mcp.experts.modules import ExpertRouter
 
-            embedder = self.documents.embedder
-            stage = NearestNeighbourStage(embedder.embed, cache_dir=self.settings.cache_dir / "router",
-                                          model_name=embedder.model_name)
-            return ExpertRouter(stage.fit(load_router_examples(self.settings.goldsets_dir)))
-        if name == "math":
-            return MathExpert(sympy_tools(self.pool), max_iters=self.settings.react_max_iters)
-        if name == "code":
-            from sme_mcp.experts.code_expert import VerifiedCodeExpert
+            router = ExpertRouter(self.router_stage())
+            router.set_experts(self.registry)
+            return router
+        return self.registry.get(name).build(self)
 
-            return VerifiedCodeExpert(repair_attempts=self.settings.code_repair_attempts)
-        return RetrievalGeneralExpert(self.search_documents, k=self.settings.retrieval_k,
-                                      min_similarity=self.settings.retrieval_min_similarity)
+    def router_examples(self) -> list[tuple[str, str]]:
+        """The router's known questions: its train split and hand-phrased questions, then the train
+        questions of the declared experts (labelled with their names)."""
+        from sme_mcp.experts.router_stage import load_router_examples
+
+        return [*load_router_examples(self.settings.goldsets_dir), *self.registry.router_examples()]
+
+    def router_stage(self) -> Any:
+        """A fresh nearest-neighbour stage fitted on `router_examples()`."""
+        from sme_mcp.experts.router_stage import NearestNeighbourStage
+
+        embedder = self.documents.embedder
+        stage = NearestNeighbourStage(embedder.embed, cache_dir=self.settings.cache_dir / "router",
+                                      model_name=embedder.model_name)
+        return stage.fit(self.router_examples())
 
     def module(self, name: Role) -> dspy.Module:
         """The active module for a role: the compiled version if one is active, else the base one."""
@@ -183,6 +190,8 @@ class ExpertService:
                         log.warning("%s program %s predates parts %s; they run uncompiled",
                                     name, version.version, ", ".join(missing))
                     log.info("loaded %s program version %s", name, version.version)
+                if name == ROUTER:
+                    module.set_experts(self.registry)  # a compiled router's instructions predate declared experts
                 self._modules[name] = module
                 self._versions[name] = version.version if version else None
             return self._modules[name]
@@ -208,8 +217,9 @@ class ExpertService:
                 f"question is {len(question)} characters long; the limit is {self.settings.max_question_chars} "
                 "(SME_MAX_QUESTION_CHARS)"
             )
-        if domain is not None and domain not in DOMAINS:
-            raise InvalidQuestion(f"unknown domain {domain!r}; use one of: {', '.join(DOMAINS)} (or omit it)")
+        if domain is not None and domain not in self.registry:
+            raise InvalidQuestion(f"unknown domain {str(domain)[:40]!r}; use one of: "
+                                  f"{', '.join(self.registry.names)} (or omit it)")
         return question.strip(), domain  # type: ignore[return-value]
 
     def ask(self, question: str, domain: str | None = None, trace: AnswerTrace | None = None) -> ExpertAnswer:
@@ -344,7 +354,7 @@ class ExpertService:
                 vote = router.nearest.vote(question)
             except Exception as exc:  # no embedder here: the LM stage still routes
                 log.warning("nearest-neighbour routing unavailable (%s); using the LM router", exc)
-        if vote is not None and vote.decided and vote.label in DOMAINS:
+        if vote is not None and vote.decided and vote.label in self.registry:
             return vote.label, vote.share, "nearest_neighbours"  # type: ignore[return-value]
         try:
             with trace.recording(stream=self.settings.lm_stream):
@@ -354,12 +364,12 @@ class ExpertService:
 
             if isinstance(exc, NoBackendError):
                 raise
-            if vote is not None and vote.label in DOMAINS:
+            if vote is not None and vote.label in self.registry:
                 log.warning("LM router failed (%s); taking the neighbours' vote", exc)
                 return vote.label, vote.share, "nearest_neighbours"  # type: ignore[return-value]
             log.warning("router failed (%s); answering with the general expert", exc)
             return "general", None, "router_fallback"
-        domain = pred.domain if pred.domain in DOMAINS else "general"
+        domain = pred.domain if pred.domain in self.registry else "general"
         try:
             confidence = max(0.0, min(1.0, float(pred.confidence)))
         except (TypeError, ValueError):
@@ -412,18 +422,23 @@ class ExpertService:
 
     def describe_lm(self, role: Role) -> dict[str, Any]:
         """The LM chain of a role, for receipts: models, endpoints, temperature, token limits."""
-        info: dict[str, Any] = {"role": role, "chain": [spec.model_dump() for spec in self.settings.role(role).chain]}
+        info: dict[str, Any] = {"role": role, "chain": [spec.model_dump() for spec in self.chain_specs(role)]}
         if self.local is not None:
             info["local_model"] = self.local.model_name
         return info
 
     def experts(self) -> list[ExpertInfo]:
+        from sme_mcp.experts.builtin_experts import ROUTER_DESCRIPTION
         from sme_mcp.optimize.selection import clean_holdout_score
 
         out = []
-        for role in ROLES:
+        for role in self.registry.roles:
             version = self.programs.active(role)
-            description, module = DESCRIPTIONS[role]
+            if role == ROUTER:
+                description, module = ROUTER_DESCRIPTION
+            else:
+                spec = self.registry.get(role)
+                description, module = spec.description, spec.module
             try:
                 clean = clean_holdout_score(self.settings.receipt_dirs(), role, version.version if version else None)
             except (OSError, ValueError, KeyError, TypeError) as exc:  # a broken receipt must not hide the experts
@@ -440,12 +455,13 @@ class ExpertService:
                 holdout_score=clean["score"] if clean else None,  # type: ignore[arg-type]
                 holdout_n=clean["n"] if clean else None,  # type: ignore[arg-type]
                 holdout_receipt=clean["receipt"] if clean else None,  # type: ignore[arg-type]
-                backends=[spec.label for spec in self.settings.role(role).chain],
+                backends=[lm.label for lm in self.chain_specs(role)], source=None if role == ROUTER else spec.source,
             ))
         return out
 
     def close(self) -> None:
         self.pool.close()
+        self.registry.close()
         if self._dspy_ready and self.settings.mlflow.enabled:
             # Autolog is process-wide: left on, it would send every later DSPy call of this process (another
             # service's, a test's) to this service's tracking store, and retry for minutes once that is gone.

@@ -19,13 +19,14 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from sme_mcp.experts.settings import DOMAINS, Domain
+from sme_mcp.tools.errors import SmeError
 
 Verdict = Literal["correct", "wrong"]
 ENTRY_ID = re.compile(r"^u-[0-9a-f]{16}$")
@@ -62,7 +63,7 @@ CREATE TABLE IF NOT EXISTS ratings (
 """
 
 
-class UsageError(ValueError):
+class UsageError(SmeError, ValueError):
     """A usage-log request the caller can fix (a malformed or unknown id, a bad verdict); says how."""
 
 
@@ -192,7 +193,7 @@ class UsageLog:
         return entry_id
 
     def rate(self, entry_id: str, verdict: str, correction: str | None = None,
-             domain: str | None = None) -> UsageEntry:
+             domain: str | None = None, domains: Iterable[str] = DOMAINS) -> UsageEntry:
         """Rates a logged answer (replacing an earlier rating of it) and returns the entry.
 
         Raises:
@@ -202,8 +203,9 @@ class UsageLog:
         entry_id = check_entry_id(entry_id)
         if verdict not in ("correct", "wrong"):
             raise UsageError(f"verdict must be 'correct' or 'wrong', not {str(verdict)[:40]!r}")
-        if domain is not None and domain not in DOMAINS:
-            raise UsageError(f"unknown domain {str(domain)[:40]!r}; use one of: {', '.join(DOMAINS)}")
+        domains = tuple(domains)
+        if domain is not None and domain not in domains:
+            raise UsageError(f"unknown domain {str(domain)[:40]!r}; use one of: {', '.join(domains)}")
         if correction is not None:
             correction = correction.strip() or None
         if correction is not None and len(correction) > MAX_CORRECTION_CHARS:

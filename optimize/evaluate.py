@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 from sme_mcp.experts.answer_trace import AnswerCancelled, AnswerCost, AnswerTrace
 from sme_mcp.experts.lm import NoBackendError
-from sme_mcp.optimize.goldsets import GOLDSETS, GoldItem, GoldsetError, Split, goldset_path, load_goldset, split_sizes
+from sme_mcp.experts.registry import ROUTER
+from sme_mcp.optimize.goldsets import GoldItem, GoldsetError, Split, load_goldset, split_sizes
 from sme_mcp.optimize.receipts import environment, write_receipt
 from sme_mcp.optimize.scoring import score_item
 from sme_mcp.optimize.selection import holdout_items_that_chose
@@ -72,20 +73,10 @@ class EvalReport(BaseModel):
 
 
 def _expert_settings(service: ExpertService, goldset: str) -> dict[str, Any]:
-    """The settings that shape the scored expert's answers beyond its program and LM."""
-    settings = service.settings
-    if goldset == "math":
-        return {"react_max_iters": settings.react_max_iters}
-    if goldset != "general":
+    """The settings that shape the scored expert's answers beyond its program and LM (its declaration says)."""
+    if goldset == ROUTER:
         return {}
-    found: dict[str, Any] = {"retrieval_k": settings.retrieval_k,
-                             "retrieval_min_similarity": settings.retrieval_min_similarity}
-    try:
-        info = next((c for c in service.documents.collections() if c.name == "general"), None)
-        found["collection"] = info.model_dump() if info is not None else None
-    except Exception as exc:  # the receipt still gets written; it says why the collection is unknown
-        found["collection"] = f"unavailable: {exc}"
-    return found
+    return service.registry.get(goldset).settings_for_receipt(service)
 
 
 def _prediction_text(goldset: str, pred: Any) -> str:
@@ -133,9 +124,10 @@ def run_eval(
     """
     import dspy
 
-    if goldset not in GOLDSETS:
-        raise GoldsetError(f"unknown gold set {goldset!r}; use one of: {', '.join(GOLDSETS)}")
-    source = path or goldset_path(service.settings.goldsets_dir, goldset, split)
+    if goldset not in service.registry.roles:
+        raise GoldsetError(f"unknown gold set {goldset!r}; use one of: {', '.join(service.registry.roles)}")
+    source = path or service.registry.goldset_dir(goldset, service.settings.goldsets_dir) / f"{split}.jsonl"
+    metric_name = service.registry.metric(goldset)
     items = load_goldset(source)
     excluded: dict[str, list[str]] = {}
     chose: set[str] = set()
@@ -190,9 +182,9 @@ def run_eval(
             return 0.0
         item: GoldItem = example.gold
         error = getattr(pred, "error", None)
-        scored = score_item(goldset, item, pred) if error is None else None
+        scored = score_item(metric_name, item, pred) if error is None else None
         # An errored general item has F1 0.0, so mean_f1 is over every item, not only the ones that answered.
-        f1 = scored.f1 if scored else (0.0 if goldset == "general" else None)
+        f1 = scored.f1 if scored else (0.0 if metric_name in ("exact_f1", "exact", "token_f1") else None)
         result = ItemResult(
             id=item.id, correct=bool(scored and scored.correct), f1=f1,
             latency_s=round(float(getattr(pred, "latency_s", 0.0)), 3), prediction=_prediction_text(goldset, pred),
@@ -228,7 +220,7 @@ def run_eval(
     n = len(ordered)
     low, high = wilson_interval(correct, n)
     f1s = [r.f1 for r in ordered if r.f1 is not None]
-    threshold = service.settings.eval_thresholds.get(goldset) if path is None else None
+    threshold = service.registry.threshold(goldset, service.settings.eval_thresholds) if path is None else None
     score = correct / n if n else 0.0
     report = EvalReport(
         goldset=goldset, split=split if path is None else "custom", path=str(source), n=n,
@@ -244,7 +236,8 @@ def run_eval(
     if write:
         payload = {
             "report": report.model_dump(exclude={"failures", "receipt"}),
-            "split_sizes": split_sizes(service.settings.goldsets_dir, goldset) if path is None else None,
+            "split_sizes": split_sizes(service.registry.goldset_dir(goldset, service.settings.goldsets_dir))
+            if path is None else None,
             "threads": threads, "limit": limit,
             "expert_settings": _expert_settings(service, goldset),
             "excluded": {

@@ -46,7 +46,7 @@ def rate_answer(service: ExpertService, entry_id: str, verdict: str, correction:
         >>> rate_answer(service, answer.id, "wrong", domain="code").router_refit.promoted
         True
     """
-    entry = service.usage.rate(entry_id, verdict, correction, domain)
+    entry = service.usage.rate(entry_id, verdict, correction, domain, domains=service.registry.names)
     misroute = domain is not None and domain != entry.domain
     refit = None
     if misroute and entry.routed_by in ROUTED:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from sme_mcp.experts.settings import DEMO_CORPUS_DIR
+from sme_mcp.tools.errors import SmeError
 from sme_mcp.tools.file_access import AllowedFolders, FileRefused, open_regular
 
 if TYPE_CHECKING:
@@ -18,10 +19,10 @@ if TYPE_CHECKING:
 
 Split = Literal["train", "dev", "holdout"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "holdout")
-GOLDSETS = ("math", "code", "general", "router")
+GOLDSETS = ("math", "code", "general", "router")  # the built-in gold sets; declared experts bring their own
 
 
-class GoldsetError(ValueError):
+class GoldsetError(SmeError, ValueError):
     """A gold set is missing or malformed; the message names the file and line."""
 
 
@@ -145,10 +146,10 @@ def check_client_goldset(settings: Settings, raw: str) -> Path:
     return path
 
 
-def split_sizes(root: Path, name: str) -> dict[str, int]:
-    """Item counts of each split file of a gold set (0 where a file is missing)."""
+def split_sizes(folder: Path) -> dict[str, int]:
+    """Item counts of each split file in a gold set's folder (0 where a file is missing)."""
     sizes = {}
     for split in SPLITS:
-        path = goldset_path(root, name, split)
+        path = folder / f"{split}.jsonl"
         sizes[split] = sum(1 for line in path.open(encoding="utf-8") if line.strip()) if path.is_file() else 0
     return sizes

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from sme_mcp.optimize.optimizer import OptimizationCancelled, OptimizeReport, OptimizeRequest
+from sme_mcp.tools.errors import SmeError
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ JobState = Literal["running", "succeeded", "failed", "cancelled"]
 Runner = Callable[[OptimizeRequest, Callable[[str, int, int, float | None], None], threading.Event], OptimizeReport]
 
 
-class JobConflict(RuntimeError):
+class JobConflict(SmeError, RuntimeError):
     """A job for the same gold set is already running."""
 
 

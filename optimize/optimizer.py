@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sme_mcp.optimize.goldsets import GoldItem, GoldsetError, goldset_path, load_goldset, split_sizes
+from sme_mcp.optimize.goldsets import GoldItem, GoldsetError, load_goldset, split_sizes
 from sme_mcp.optimize.receipts import environment, write_receipt
 from sme_mcp.optimize.scoring import score_item
 from sme_mcp.optimize.selection import holdout_items_that_chose
@@ -41,7 +41,7 @@ class OptimizationCancelled(BaseException):
 
 
 class OptimizeRequest(BaseModel):
-    goldset: Literal["math", "code", "general", "router"]
+    goldset: str = Field(min_length=1, max_length=32, description="'router' or an expert's name")
     optimizer: Optimizer = "bootstrap"
     budget: Budget = "light"
     seed: int = 0
@@ -88,7 +88,7 @@ class OptimizeReport(BaseModel):
     receipt: str | None = None
 
 
-def _feedback_metric(goldset: str, count: Callable[[], None], cancel: threading.Event):
+def _feedback_metric(metric_name: str, count: Callable[[], None], cancel: threading.Event):
     """GEPA metric: a score plus text saying what was wrong, which is what its reflection learns from."""
     import dspy
 
@@ -96,19 +96,19 @@ def _feedback_metric(goldset: str, count: Callable[[], None], cancel: threading.
         if cancel.is_set():
             raise OptimizationCancelled
         count()
-        scored = score_item(goldset, gold.gold, pred)
+        scored = score_item(metric_name, gold.gold, pred)
         feedback = "Correct." if scored.correct else f"Incorrect. {scored.detail or ''}".strip()
         return dspy.Prediction(score=float(scored.correct), feedback=feedback)
 
     return metric
 
 
-def _plain_metric(goldset: str, count: Callable[[], None], cancel: threading.Event):
+def _plain_metric(metric_name: str, count: Callable[[], None], cancel: threading.Event):
     def metric(example: Any, pred: Any, trace: Any = None) -> float:
         if cancel.is_set():
             raise OptimizationCancelled
         count()
-        return float(score_item(goldset, example.gold, pred).correct)
+        return float(score_item(metric_name, example.gold, pred).correct)
 
     return metric
 
@@ -157,7 +157,7 @@ def _score(service: ExpertService, req: OptimizeRequest, module: dspy.Module, it
     def metric(example: Any, pred: Any, trace: Any = None) -> float:
         if cancel.is_set():
             raise OptimizationCancelled
-        ok = score_item(req.goldset, example.gold, pred).correct
+        ok = score_item(service.registry.metric(req.goldset), example.gold, pred).correct
         with lock:
             outcomes[example.gold.id] = ok
             if served_by is not None:  # the metric runs on the thread that ran the item
@@ -219,20 +219,25 @@ def run_optimization(
     t0 = time.perf_counter()
     env = environment()
     root = service.settings.goldsets_dir
-    train = load_goldset(goldset_path(root, req.goldset, "train"), req.train_limit)
+    if req.goldset not in service.registry.roles:
+        raise GoldsetError(f"unknown program {req.goldset!r}; use one of: {', '.join(service.registry.roles)}")
+    folder = service.registry.goldset_dir(req.goldset, root)
+    metric_name = service.registry.metric(req.goldset)
+    train = load_goldset(folder / "train.jsonl", req.train_limit)
     from_usage: list[GoldItem] = []
     if req.from_usage:
         from sme_mcp.optimize.usage_items import curate
 
-        curation = curate(service.usage, root, service.settings.data_dir / "usage_goldsets")
-        from_usage = curation.items[req.goldset]
+        curation = curate(service.usage, root, service.settings.data_dir / "usage_goldsets",
+                           more_goldsets=service.registry.declared_goldsets())
+        from_usage = curation.items.get(req.goldset, [])
         train = [*train, *from_usage]
-    dev = load_goldset(goldset_path(root, req.goldset, "dev"), req.dev_limit)
+    dev = load_goldset(folder / "dev.jsonl", req.dev_limit)
     select, gate = split_dev(req.optimizer, dev)
     # Holdout items an earlier gate chose on (before gates moved to dev) are not reported either.
     chose_before = holdout_items_that_chose(service.settings.receipt_dirs(), req.goldset)
     left_out = sorted({item_id for ids in chose_before.values() for item_id in ids})
-    holdout = [item for item in load_goldset(goldset_path(root, req.goldset, "holdout")) if item.id not in left_out]
+    holdout = [item for item in load_goldset(folder / "holdout.jsonl") if item.id not in left_out]
     holdout = holdout[: req.holdout_limit] if req.holdout_limit is not None else holdout
     if not holdout:
         raise GoldsetError(f"every {req.goldset} holdout item chose a program; nothing is left to report")
@@ -261,13 +266,11 @@ def run_optimization(
     with dspy.context(lm=lm):
         candidate_module = _compile(
             req, student, _examples(train), _examples(select), lm,
-            _plain_metric(req.goldset, count, cancel), _feedback_metric(req.goldset, count, cancel),
+            _plain_metric(metric_name, count, cancel), _feedback_metric(metric_name, count, cancel),
         )
     if nearest is not None:
-        from sme_mcp.experts.router_stage import load_router_examples
-
         learned = [(item.question, str(item.label)) for item in from_usage]  # reported misroutes win collisions
-        candidate_module.nearest = nearest.fit([*learned, *load_router_examples(root)])
+        candidate_module.nearest = nearest.fit([*learned, *service.router_examples()])
         candidate_module.use_nearest = True
     # The gate: both programs on the same dev items. Dev may also have chosen among candidates
     # (random search, MIPROv2, GEPA): it is selection, never the reported score.
@@ -305,7 +308,7 @@ def run_optimization(
     receipt = write_receipt(service.settings.receipts_dir, "optimize", req.goldset, {
         "report": report.model_dump(exclude={"receipt"}),
         "lm": {**service.describe_lm(req.goldset), "served_by": served.label, **(lm_info or {})},
-        "split_sizes": split_sizes(root, req.goldset),
+        "split_sizes": split_sizes(folder),
         "provenance": {
             "chose": {"train": [item.id for item in train], "dev (selection)": [item.id for item in select],
                       "dev (gate)": [item.id for item in gate]},

@@ -82,12 +82,11 @@ def refit_router(service: ExpertService) -> RefitReport | None:
     Returns None when there is nothing to refit: no rating names a misroute, or the active router
     has no nearest-neighbour stage.
     """
-    from sme_mcp.experts.router_stage import load_router_examples
-
     settings = service.settings
     with _refit_lock:
         t0 = time.perf_counter()
-        curation = curate(service.usage, settings.goldsets_dir, settings.data_dir / "usage_goldsets")
+        curation = curate(service.usage, settings.goldsets_dir, settings.data_dir / "usage_goldsets",
+                           more_goldsets=service.registry.declared_goldsets())
         routes = curation.items["router"]
         active_module = service.module("router")
         active_stage = getattr(active_module, "nearest", None)
@@ -99,7 +98,7 @@ def refit_router(service: ExpertService) -> RefitReport | None:
         candidate = copy.deepcopy(active_module)
         learned_examples = [(item.question, str(item.label)) for item in routes]
         # Reported misroutes first: where a user's label and a known question's collide, the user wins.
-        candidate.nearest.fit([*learned_examples, *load_router_examples(settings.goldsets_dir)])
+        candidate.nearest.fit([*learned_examples, *service.router_examples()])
         dev = load_goldset(goldset_path(settings.goldsets_dir, "router", "dev"))
         vectors = active_stage.embed_questions([item.question for item in dev])  # once, for both programs
         before, after = _dev_votes(active_stage, dev, vectors), _dev_votes(candidate.nearest, dev, vectors)

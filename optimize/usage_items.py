@@ -57,11 +57,12 @@ def normalized(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text.casefold()).split())
 
 
-def gold_questions(goldsets_dir: Path) -> dict[str, str]:
-    """Normalized question -> "gold set/file" for every split file of every gold set."""
+def gold_questions(goldsets_dir: Path, more: dict[str, Path] | None = None) -> dict[str, str]:
+    """Normalized question -> "gold set/file" for every split file of every gold set (`more`: declared
+    experts' gold-set folders by name)."""
     seen: dict[str, str] = {}
-    for name in GOLDSETS:
-        folder = goldsets_dir / name
+    folders = {name: goldsets_dir / name for name in GOLDSETS} | (more or {})
+    for name, folder in folders.items():
         for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
             try:
                 items = load_goldset(path)
@@ -127,15 +128,17 @@ def _router_item(entry: UsageEntry) -> tuple[GoldItem | None, str | None]:
                     source=f"{USAGE_SOURCE}{entry.id}"), None
 
 
-def curate(usage: UsageLog, goldsets_dir: Path, out_dir: Path | None = None) -> Curation:
+def curate(usage: UsageLog, goldsets_dir: Path, out_dir: Path | None = None,
+           more_goldsets: dict[str, Path] | None = None) -> Curation:
     """The train items from the usage log's ratings, written under `out_dir` when given.
 
     Args:
         usage: The usage log.
         goldsets_dir: The shipped gold sets every item is checked against (all splits).
         out_dir: Where `<gold set>/train.jsonl` files go (rewritten whole each time); None: not written.
+        more_goldsets: The gold-set folders of declared experts, by name, checked like the shipped ones.
     """
-    gold = gold_questions(goldsets_dir)
+    gold = gold_questions(goldsets_dir, more_goldsets)
     curation = Curation()
     taken: set[tuple[str, str]] = set()
     for entry in reversed(usage.rated()):  # newest first: a later rating of the same question wins
@@ -158,7 +161,7 @@ def curate(usage: UsageLog, goldsets_dir: Path, out_dir: Path | None = None) -> 
                                                 reason="a newer rating of the same question is used instead"))
             else:
                 taken.add((name, key))
-                curation.items[name].append(item)
+                curation.items.setdefault(name, []).append(item)
     for name in curation.items:
         curation.items[name].reverse()  # oldest first, as the log has them
     if out_dir is not None:

@@ -31,17 +31,23 @@ from sme_mcp.optimize.jobs import Job, JobConflict, JobManager
 from sme_mcp.optimize.optimizer import OptimizeRequest, run_optimization
 from sme_mcp.server import tool_inputs as ti
 from sme_mcp.server.local_lm import LocalServer
+from sme_mcp.tools.errors import SmeError
 from sme_mcp.tools.worker import ComputeError
 
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
-INSTRUCTIONS = (
-    "Ask questions with ask_expert (math, code or general; the router picks when no domain is given); "
-    "say whether an answer was right with rate_answer and its id, so the experts learn from use. "
-    "For exact symbolic math call the SymPy tools directly: evaluate, simplify, expand, factor, solve, "
-    "differentiate, integrate, limit, series, summation, matrix_determinant, matrix_inverse, matrix_eigenvalues."
-)
+def instructions(experts: tuple[str, ...]) -> str:
+    """The server's instructions, naming the registry's experts."""
+    return (
+        f"Ask questions with ask_expert ({', '.join(experts[:-1])} or {experts[-1]}; the router picks when no "
+        "domain is given); say whether an answer was right with rate_answer and its id, so the experts learn from "
+        "use. For exact symbolic math call the SymPy tools directly: evaluate, simplify, expand, factor, solve, "
+        "differentiate, integrate, limit, series, summation, matrix_determinant, matrix_inverse, matrix_eigenvalues."
+    )
+
+
+INSTRUCTIONS = instructions(("math", "code", "general"))
 EXACT = ToolAnnotations(readOnlyHint=True, openWorldHint=False, idempotentHint=True, destructiveHint=False)
 
 
@@ -92,6 +98,8 @@ def add_model_tool(
             raise
         except ValidationError as exc:
             raise ToolError(f"{name}: invalid arguments: {exc.errors(include_input=False)}") from exc
+        except SmeError as exc:  # every error a user can fix says what failed and what to do: it is the message
+            raise ToolError(f"{name}: {exc}") from exc
         except Exception as exc:  # the last net: no failure reaches the client as a bare "Error executing tool"
             log.exception("%s failed unexpectedly", name)
             raise ToolError(f"{name} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}); the server is "
@@ -106,15 +114,17 @@ def add_model_tool(
 
 def build_server(service: ExpertService, local: LocalServer | None = None) -> MCPServer:
     """Builds the MCP server around one `ExpertService` (shared with the CLI)."""
-    server = MCPServer("sme-mcp", version=VERSION, instructions=INSTRUCTIONS)
+    experts = service.registry.names
+    inputs = ti.ToolInputs(experts)
+    server = MCPServer("sme-mcp", version=VERSION, instructions=instructions(experts))
     local_status = local.status if local is not None else None
 
     async def ask_expert(args: ti.AskExpert, ctx: Context) -> ExpertAnswer:
         return await answer_with_progress(service, args, ctx)
 
     add_model_tool(
-        server, "ask_expert", ti.AskExpert, ask_expert, ExpertAnswer,
-        "Answer a question with the math, code or general expert (DSPy programs on a local LM). "
+        server, "ask_expert", inputs.AskExpert, ask_expert, ExpertAnswer,
+        f"Answer a question with an expert ({', '.join(experts)}; DSPy programs on a local LM). "
         "Exact math requests are answered by SymPy at once; clear questions are routed without the LM. "
         "Sends progress notifications (stage, model and tool calls) at least every few seconds and stops "
         "when cancelled. Returns the answer with the domain, how it was routed, confidence, reasoning, the "
@@ -174,7 +184,7 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
             cancel.set()  # on client cancellation the worker thread stops after its in-flight items
 
     add_model_tool(
-        server, "run_eval", ti.RunEval, run_eval, EvalReport,
+        server, "run_eval", inputs.RunEval, run_eval, EvalReport,
         "Score the active program of an expert (or the router) on a gold set split, or on any JSONL file in "
         "the gold-set format. Sends progress notifications per item, honours cancellation, writes a receipt "
         "(readable as resource receipt://NAME) and returns score, Wilson 95% interval, threshold and pass/fail.",
@@ -214,7 +224,7 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
         return job
 
     add_model_tool(
-        server, "optimize_domain", ti.OptimizeDomain, optimize_domain, Job,
+        server, "optimize_domain", inputs.OptimizeDomain, optimize_domain, Job,
         "Improve an expert (or the router) with DSPy: compile on train, select on dev, then score the active "
         "and the candidate program on the same holdout items. The candidate becomes active only if it scores "
         "higher; either way a receipt records both scores with intervals and a McNemar test.",
@@ -249,7 +259,7 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
         service.reload(args.domain)
         return ExpertList(experts=service.experts(), local_lm=local_status() if local_status else None)
 
-    add_model_tool(server, "rollback_program", ti.Rollback, rollback_program, ExpertList,
+    add_model_tool(server, "rollback_program", inputs.Rollback, rollback_program, ExpertList,
                    "Make an earlier compiled version (or 'base') the active program of an expert.",
                    ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True,
                                    openWorldHint=False))
@@ -265,7 +275,7 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
             raise ToolError(str(exc)) from exc
 
     add_model_tool(
-        server, "rate_answer", ti.RateAnswer, rate_answer, RateResult,
+        server, "rate_answer", inputs.RateAnswer, rate_answer, RateResult,
         "Say whether an ask_expert answer was right, by its id: verdict correct or wrong, optionally the right "
         "answer and, if the question went to the wrong expert, the right domain. A misroute refits the router at "
         "once (no LM call, gated on the router's dev questions); confirmed and corrected answers become train "

@@ -96,15 +96,14 @@ ASK_FAILED = 3  # exit code of `ask` when the expert failed (e.g. model output t
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    """Answers one question: exit 0, 2 for a bad question or no backend, 3 when the expert failed."""
-    from sme_mcp.experts.lm import NoBackendError
-    from sme_mcp.experts.service import InvalidQuestion
-    from sme_mcp.tools.worker import ComputeError
+    """Answers one question: exit 0; 2 for what the user can fix (a bad question or expert declaration, no
+    backend); 3 when the expert failed."""
+    from sme_mcp.tools.errors import SmeError
 
     try:
         with _running(_settings(args)) as (service, _):
             answer = service.ask_logged(args.question, args.domain, client="cli")
-    except (InvalidQuestion, NoBackendError, ComputeError) as exc:
+    except SmeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -258,9 +257,11 @@ def cmd_usage(args: argparse.Namespace) -> int:
         print(json.dumps({"entries": usage.count(), "domains": stats}, indent=1))
         return 0
     if args.curated:
+        from sme_mcp.experts.registry import ExpertRegistry
         from sme_mcp.optimize.usage_items import curate
 
-        curation = curate(usage, settings.goldsets_dir, settings.data_dir / "usage_goldsets")
+        curation = curate(usage, settings.goldsets_dir, settings.data_dir / "usage_goldsets",
+                          more_goldsets=ExpertRegistry.from_settings(settings).declared_goldsets())
         print(json.dumps({"items": {k: [i.model_dump() for i in v] for k, v in curation.items.items()},
                           "skipped": [s.model_dump() for s in curation.skipped], "files": curation.files}, indent=1))
         return 0
@@ -381,6 +382,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             else:
                 report["backends"][spec.label] = {"ok": True, "why": "API key set (not called)"}
     report["roles"] = {role: [s.label for s in settings.role(role).chain] for role in ROLES}
+    from sme_mcp.experts.registry import ExpertRegistry, RegistryError
+
+    try:
+        registry = ExpertRegistry.from_settings(settings)
+        report["experts"] = {spec.name: {"ok": True, "source": spec.source, "metric": spec.metric,
+                                         "module": spec.module} for spec in registry}
+    except RegistryError as exc:
+        report["experts"] = {"declarations": {"ok": False, "why": str(exc)}}
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -391,7 +400,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 print(f"    warning: {warning}")
         for role, chain in report["roles"].items():
             print(f"    {role}: {' -> '.join(chain)}")
-    return 0 if any(b["ok"] for b in report["backends"].values()) else 1
+        for name, info in report["experts"].items():
+            print(f"{'ok ' if info['ok'] else 'NO '} expert {name}: {info.get('source') or info.get('why')}")
+    experts_ok = all(info["ok"] for info in report["experts"].values())
+    return 0 if experts_ok and any(b["ok"] for b in report["backends"].values()) else 1
 
 
 def cmd_prepare_model(args: argparse.Namespace) -> int:
@@ -450,13 +462,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
-    p.add_argument("--domain", choices=DOMAINS, default=None)
+    p.add_argument("--domain", default=None, metavar="EXPERT",
+                   help=f"the expert to ask ({', '.join(DOMAINS)} or a declared one); default: the router chooses")
     p.add_argument("--json", action="store_true", help="print the full structured answer")
     p.add_argument("--no-local", action="store_true", help="do not launch the local llama-server")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="score an expert (or the router) on a gold set; exit 1 below threshold")
-    p.add_argument("--domain", required=True, choices=[*DOMAINS, "router"])
+    p.add_argument("--domain", required=True, metavar="PROGRAM",
+                   help=f"router, {', '.join(DOMAINS)} or a declared expert")
     p.add_argument("--split", default="holdout", choices=["train", "dev", "holdout"])
     p.add_argument("--goldset", default=None, help="a JSONL file in the gold-set format instead of the split")
     p.add_argument("--limit", type=int, default=None, help="score only the first N items")
@@ -467,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("optimize", help="optimize a program; promote it only if it beats the active one on holdout")
-    p.add_argument("--domain", required=True, choices=[*DOMAINS, "router"])
+    p.add_argument("--domain", required=True, metavar="PROGRAM",
+                   help=f"router, {', '.join(DOMAINS)} or a declared expert")
     p.add_argument("--optimizer", default="bootstrap", choices=["bootstrap", "bootstrap_rs", "mipro", "gepa"])
     p.add_argument("--budget", default="light", choices=["light", "medium", "heavy"])
     p.add_argument("--train-limit", type=int, default=None)
@@ -493,12 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="the answer's id, e.g. u-3f9a0c1d2b4e5f60")
     p.add_argument("verdict", choices=["correct", "wrong"])
     p.add_argument("--correction", default=None, help="the right answer (for a wrong one)")
-    p.add_argument("--domain", choices=DOMAINS, default=None, help="the expert it should have gone to (a misroute)")
+    p.add_argument("--domain", default=None, metavar="EXPERT", help="the expert it should have gone to (a misroute)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_rate)
 
     p = sub.add_parser("rollback", help="list a program's versions, or make one (or 'base') active")
-    p.add_argument("--domain", required=True, choices=[*DOMAINS, "router"])
+    p.add_argument("--domain", required=True, metavar="PROGRAM",
+                   help=f"router, {', '.join(DOMAINS)} or a declared expert")
     p.add_argument("--version", default=None, help="e.g. v2, or base; omit to list versions")
     p.set_defaults(func=cmd_rollback)
 
@@ -530,10 +546,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sme_mcp.experts.registry import RegistryError
+
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else getattr(logging, os.environ.get("SME_LOG_LEVEL", "WARNING").upper())
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except RegistryError as exc:  # a broken expert declaration: said once, at start-up, with its file
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

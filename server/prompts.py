@@ -21,8 +21,6 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, Completion, CompletionArgument, CompletionContext, PromptReference
 from pydantic import Field
 
-from sme_mcp.experts.settings import DOMAINS, ROLES
-
 if TYPE_CHECKING:
     from sme_mcp.experts.service import ExpertService
     from sme_mcp.optimize.jobs import JobManager
@@ -47,9 +45,11 @@ def _choice(argument: str, value: str, allowed: Iterable[str], *, optional: bool
 def register_prompts(server: MCPServer, service: ExpertService, jobs: JobManager) -> None:
     """Adds the workflow prompts, the `program://{name}/{version}` resource and the completion handler."""
 
+    DOMAINS, ROLES = service.registry.names, service.registry.roles  # noqa: N806 - the registry's, fixed at start
+
     def goldsets() -> list[str]:
-        root = service.settings.goldsets_dir
-        return sorted(p.name for p in root.iterdir() if (p / "holdout.jsonl").is_file()) if root.is_dir() else []
+        return sorted(name for name in ROLES
+                      if (service.registry.goldset_dir(name, service.settings.goldsets_dir) / "holdout.jsonl").is_file())
 
     def versions(name: str) -> list[str]:
         return ["base", *(v.version for v in service.programs.versions(name))]
@@ -57,7 +57,7 @@ def register_prompts(server: MCPServer, service: ExpertService, jobs: JobManager
     @server.prompt(title="Ask an expert, step by step")
     def ask_step_by_step(
         question: Annotated[str, Field(description="The question to answer")],
-        domain: Annotated[str, Field(description="math, code or general; empty: let the router choose")] = "",
+        domain: Annotated[str, Field(description="An expert's name (list_experts); empty: let the router choose")] = "",
     ) -> str:
         """Answer a question with the experts, showing each step and checking exact math with SymPy."""
         domain = _choice("domain", domain, DOMAINS, optional=True)
@@ -117,7 +117,7 @@ def register_prompts(server: MCPServer, service: ExpertService, jobs: JobManager
 
     @server.prompt(title="Try another program version")
     def try_program_version(
-        domain: Annotated[str, Field(description="math, code, general or router")],
+        domain: Annotated[str, Field(description="router or an expert's name (list_experts)")],
         version: Annotated[str, Field(description="A compiled version such as v1, or base")],
     ) -> str:
         """Switch a domain to another compiled program version and score it against the one active now."""

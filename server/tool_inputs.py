@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -142,3 +142,34 @@ class RateAnswer(BaseModel):
     domain: Literal["math", "code", "general"] | None = Field(
         default=None, description="The expert the question should have gone to, when it went to the wrong one"
     )
+
+
+class ToolInputs:
+    """The input models whose `domain` lists a registry's experts (and the router, where it has a program).
+
+    The classes above stand for the built-in experts; a server derives these from its registry, so an
+    expert declared in a file appears in every tool schema without an edit here.
+
+    Example:
+        >>> from sme_mcp.experts.registry import ExpertRegistry
+        >>> inputs = ToolInputs(ExpertRegistry.builtin().names)
+        >>> inputs.AskExpert.model_json_schema()["properties"]["domain"]["anyOf"][0]["enum"]
+        ['math', 'code', 'general']
+    """
+
+    def __init__(self, experts: tuple[str, ...]) -> None:
+        from pydantic import create_model
+
+        expert = Literal[experts]  # type: ignore[valid-type]
+        program = Literal[("router", *experts)]  # type: ignore[valid-type]
+
+        def derived(base: type[BaseModel], annotation: Any) -> type[BaseModel]:
+            field = base.model_fields["domain"]
+            return create_model(base.__name__, __base__=base, __doc__=base.__doc__,
+                                domain=(annotation, field))  # type: ignore[call-overload]
+
+        self.AskExpert = derived(AskExpert, expert | None)
+        self.RunEval = derived(RunEval, program)
+        self.OptimizeDomain = derived(OptimizeDomain, program)
+        self.Rollback = derived(Rollback, program)
+        self.RateAnswer = derived(RateAnswer, expert | None)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from sme_mcp.tools.errors import SmeError
 from sme_mcp.tools.file_access import UNLIMITED, AccessDenied, AllowedFolders, FileRefused, WalkLimits, read_bytes
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-class DocumentIndexError(ValueError):
+class DocumentIndexError(SmeError, ValueError):
     """A request the index cannot serve; the message says what to do instead."""
 
 

@@ -17,14 +17,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sme_mcp.tools.errors import SmeError
+
 _PROC_FD = Path("/proc/self/fd")
 
 
-class AccessDenied(ValueError):
+class AccessDenied(SmeError, ValueError):
     """A client named a path outside the allowed folders (or an unusable path); the message says what to do."""
 
 
-class FileRefused(ValueError):
+class FileRefused(SmeError, ValueError):
     """A file inside the allowed folders that cannot be read as asked (not a regular file, too large)."""
 
 

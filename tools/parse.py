@@ -17,6 +17,8 @@ from typing import Any
 
 import sympy as sp
 
+from sme_mcp.tools.errors import SmeError
+
 MAX_INPUT_CHARS = 5000
 MAX_NESTING = 50
 MAX_DEPTH = 100
@@ -32,7 +34,7 @@ MAX_EXPONENT = 10**6
 MAX_EXP_ARG = MAX_POWER_DIGITS * math.log(10)
 
 
-class ParseError(ValueError):
+class ParseError(SmeError, ValueError):
     """The text is not an expression this server accepts; the message says why."""
 
 

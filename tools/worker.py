@@ -21,6 +21,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from sme_mcp.tools.errors import SmeError
+
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT = 60.0  # seconds a new worker may take to import SymPy (a cold disk on a busy machine)
@@ -34,7 +36,7 @@ WARM_UP: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-class ComputeError(Exception):
+class ComputeError(SmeError):
     """A computation was refused or failed; the message is meant for the person who asked."""
 
 

@@ -8,6 +8,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from sme_mcp.experts.registry import ExpertRegistry
 from sme_mcp.experts.service import ExpertService
 from sme_mcp.experts.settings import Settings
 from sme_mcp.server.app import build_server
@@ -161,7 +162,7 @@ def test_an_errored_general_item_counts_as_f1_zero_in_mean_f1(tmp_path):
 
     fake = SimpleNamespace(  # only what run_eval touches when it writes no receipt
         settings=SimpleNamespace(eval_thresholds={}), program_version=lambda goldset: None, ask=ask,
-        describe_lm=lambda goldset: {},
+        describe_lm=lambda goldset: {}, registry=ExpertRegistry.builtin(),
     )
     report, items = run_eval(fake, "general", path=path, write=False)
     by_id = {r.id: r for r in items}

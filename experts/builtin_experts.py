@@ -1,0 +1,81 @@
+"""The built-in math, code and general experts, registered like any declared expert.
+
+Example:
+    >>> from sme_mcp.experts.registry import ExpertRegistry
+    >>> registry = ExpertRegistry()
+    >>> register_builtin_experts(registry)
+    >>> [spec.metric for spec in registry]
+    ['sympy', 'code_tests', 'exact_f1']
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sme_mcp.experts.registry import ExpertRegistry, ExpertSpec
+
+if TYPE_CHECKING:
+    import dspy
+
+    from sme_mcp.experts.service import ExpertService
+
+ROUTER_DESCRIPTION = ("Chooses the expert for a question",
+                      "nearest-neighbour vote over MiniLM embeddings; ChainOfThought(RouteQuestion) when the vote "
+                      "is unsure")
+
+
+def _math(service: ExpertService) -> dspy.Module:
+    from sme_mcp.experts.math_tools import sympy_tools
+    from sme_mcp.experts.modules import MathExpert
+
+    return MathExpert(sympy_tools(service.pool), max_iters=service.settings.react_max_iters)
+
+
+def _code(service: ExpertService) -> dspy.Module:
+    from sme_mcp.experts.code_expert import VerifiedCodeExpert
+
+    return VerifiedCodeExpert(repair_attempts=service.settings.code_repair_attempts)
+
+
+def _general(service: ExpertService) -> dspy.Module:
+    from sme_mcp.experts.general_rag import RetrievalGeneralExpert
+
+    return RetrievalGeneralExpert(service.search_documents, k=service.settings.retrieval_k,
+                                  min_similarity=service.settings.retrieval_min_similarity)
+
+
+def _general_settings(service: ExpertService) -> dict[str, Any]:
+    settings = service.settings
+    found: dict[str, Any] = {"retrieval_k": settings.retrieval_k,
+                             "retrieval_min_similarity": settings.retrieval_min_similarity}
+    try:
+        info = next((c for c in service.documents.collections() if c.name == "general"), None)
+        found["collection"] = info.model_dump() if info is not None else None
+    except Exception as exc:  # the receipt still gets written; it says why the collection is unknown
+        found["collection"] = f"unavailable: {exc}"
+    return found
+
+
+def register_builtin_experts(registry: ExpertRegistry) -> None:
+    """Registers math, code and general. Their thresholds sit just below the lower 95% bound of the first
+    measured baselines (receipts/eval-*): a drop past noise fails the gate, while the base programs pass."""
+    registry.register(ExpertSpec(
+        name="math", description="Arithmetic, algebra, calculus and word problems; exact via SymPy tools",
+        module="exact SymPy path for plain requests + ReAct(SolveMath) for formulas + "
+               "ChainOfThought(SolveWordProblem)",
+        build=_math, metric="sympy", threshold=0.3,
+        settings_for_receipt=lambda service: {"react_max_iters": service.settings.react_max_iters},
+    ))
+    registry.register(ExpertSpec(
+        name="code", description="Writes Python code and runs it against the question's tests (or its own quick "
+                                 "checks) in the sandbox, repairing failures; explains code, showing its real output",
+        module="VerifiedCodeExpert: ChainOfThought(WriteCode) + sandbox tests + ChainOfThought(RepairCode), "
+               "Predict(WriteChecks), Predict(ExplainCode)",
+        build=_code, metric="code_tests", threshold=0.3,
+    ))
+    registry.register(ExpertSpec(
+        name="general", description="Facts, definitions and everything else, grounded in the 'general' document "
+                                    "collection",
+        module="hybrid search + ChainOfThought(AnswerWithContext)",
+        build=_general, metric="exact_f1", threshold=0.02, settings_for_receipt=_general_settings,
+    ))
