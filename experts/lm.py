@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sme_mcp.experts.settings import LOCAL, LMRouterSettings, LMSpec, Role
+from sme_mcp.experts.settings import LOCAL, ROLES, LMRouterSettings, LMSpec, Role
 from sme_mcp.tools.errors import SmeError
 
 log = logging.getLogger(__name__)
@@ -393,5 +393,7 @@ class LMChain:
             "Fix: run `sme-mcp setup` (scripts/setup.sh in a checkout) to install the embedded local model "
             "(or set SME_LOCAL__MODEL_PATH "
             "to a GGUF file), or set an API key such as OPENAI_API_KEY for the cloud fallback, "
-            f"or configure SME_{self.role.upper()}__CHAIN. `sme-mcp doctor` shows what is reachable."
+            + (f"or configure SME_{self.role.upper()}__CHAIN. " if self.role in ROLES else
+               "or set the chain in the expert's declaration (or SME_GENERAL__CHAIN, which it uses by default). ")
+            + "`sme-mcp doctor` shows what is reachable."
         )

@@ -23,7 +23,13 @@ from sme_mcp.optimize.receipts import load_receipts
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- receipts-table:begin -->", "<!-- receipts-table:end -->"
-GOLDSETS = ("math", "code", "general", "router")
+GOLDSETS = ("math", "code", "general", "router")  # first, in this order; declared experts' gold sets follow
+
+
+def goldsets(receipts: list[dict]) -> list[str]:
+    """The built-in gold sets, then every other gold set a receipt is about (declared experts), by name."""
+    others = sorted({r["report"]["goldset"] for r in receipts if r["kind"] == "eval"} - set(GOLDSETS))
+    return [*GOLDSETS, *others]
 
 
 def _pct(x: float) -> str:
@@ -99,7 +105,7 @@ def paired(receipts: list[dict]) -> list[str]:
              "| gold set | items | base commit | base % | program | program commit | program % | fixed | broken | "
              "McNemar p |", "|---|---|---|---|---|---|---|---|---|---|"]
     rows = 0
-    for name in GOLDSETS:
+    for name in goldsets(receipts):
         runs = sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
                        and r["report"]["split"] == "holdout" and "excluded" in r
                        and r["report"].get("complete", True)), key=lambda r: r["created_at"])
@@ -133,7 +139,7 @@ def table(receipts: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     shown: list[dict] = []
-    for name in GOLDSETS:
+    for name in goldsets(receipts):
         evals = [r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
                  and r["report"]["split"] == "holdout"]
         if not evals:

@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 GOLDSETS = REPO / "goldsets"
 SPLITS = ("train", "dev", "holdout")
-DOMAINS = ("math", "code", "general", "router")
+DOMAINS = ("math", "code", "general", "router", "science", "timezone")  # the last two: the example experts
 
 
 @pytest.fixture(scope="module")
