@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import time
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from sme_mcp.experts.answer_trace import AnswerCost
 from sme_mcp.experts.settings import Domain
+from sme_mcp.tools.markdown import strip_fences
+
+if TYPE_CHECKING:
+    from sme_mcp.experts.lm import Served
 
 
 class Verification(BaseModel):
@@ -60,4 +65,33 @@ class ExpertAnswer(BaseModel):
     )
     cost: AnswerCost | None = Field(
         default=None, description="LM calls, prompt tokens evaluated and cached, tokens generated, seconds per stage"
+    )
+
+
+def answer_from_prediction(pred: Any, served: Served, domain: str, routed_by: Any, confidence: float | None,
+                           started: float, program_version: str | None = None) -> ExpertAnswer:
+    """The `ExpertAnswer` of an expert's prediction: its answer (code in a fence, then the explanation, for the
+    code expert), reasoning, tools used, sources and how it was verified."""
+    trajectory = getattr(pred, "trajectory", None) or {}
+    tools = [v for k, v in trajectory.items() if k.startswith("tool_name_") and v != "finish"]
+    code = None
+    if domain == "code":
+        code = strip_fences(str(pred.code or "")) or None  # an explanation may come without code
+        explanation = str(pred.explanation or "").strip()
+        answer = f"```python\n{code}\n```\n\n{explanation}".strip() if code else explanation
+    else:
+        answer = str(pred.answer).strip()
+    # An expert that checks its answer says how (a Verification or its dict); the rest say nothing was.
+    verification = getattr(pred, "verification", None)
+    if isinstance(verification, dict):
+        verification = Verification(**verification)
+    if not isinstance(verification, Verification):
+        verification = Verification(method="none", outcome="unchecked", checked="the answer was not checked")
+    return ExpertAnswer(
+        answer=answer, domain=domain, routed_by=routed_by, confidence=confidence,
+        reasoning=getattr(pred, "reasoning", None), code=code, backend=served.label, model=served.model,
+        deployment=served.deployment,
+        latency_ms=(time.perf_counter() - started) * 1000, tools_used=tools,
+        program_version=program_version, sources=list(getattr(pred, "sources", None) or []),
+        verification=verification,
     )

@@ -9,17 +9,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from sme_mcp.experts.answer import ExpertAnswer, Verification
+from sme_mcp.experts.answer import ExpertAnswer, answer_from_prediction
 from sme_mcp.experts.answer_trace import AnswerTrace
-from sme_mcp.experts.exact_math import exact_request
-from sme_mcp.experts.fast_path import arithmetic_expression
+from sme_mcp.experts.exact_answer import exact_answer
 from sme_mcp.experts.lm import LMChain, LocalBackend, Served
 from sme_mcp.experts.programs import ProgramStore
 from sme_mcp.experts.registry import ROUTER, ExpertRegistry
@@ -27,8 +25,7 @@ from sme_mcp.experts.settings import ROLES, Domain, LMSpec, Role, Settings
 from sme_mcp.experts.usage_log import UsageLog, new_entry_id
 from sme_mcp.tools.doc_index import DEFAULT_COLLECTION, DocumentIndex, DocumentIndexError, Hit, default_index
 from sme_mcp.tools.errors import SmeError
-from sme_mcp.tools.markdown import strip_fences
-from sme_mcp.tools.worker import ComputeError, SympyWorkerPool
+from sme_mcp.tools.worker import SympyWorkerPool
 
 if TYPE_CHECKING:
     import dspy
@@ -62,16 +59,6 @@ def prepare_dspy_env(settings: Settings) -> None:
     """Environment DSPy and LiteLLM read at import: no internet, cache under the data dir."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("DSPY_CACHEDIR", str(settings.data_dir / "dspy_cache"))
-
-
-def _real_solutions(result: dict[str, Any]) -> dict[str, Any] | None:
-    """A `solve` result with the solutions that involve the imaginary unit dropped (None: none left)."""
-    parts = [p for p in str(result["result"]).split("; ") if not re.search(r"\bI\b", p)]
-    if not parts:
-        return None
-    if len(parts) == len(str(result["result"]).split("; ")):
-        return result
-    return {"result": "; ".join(parts), "latex": "; ".join(parts), "numeric": None}
 
 
 class ExpertService:
@@ -243,7 +230,7 @@ class ExpertService:
         question, chosen = self.validate(question, domain)
         if chosen in (None, "math"):
             with trace.stage("exact", "checking for an exact math request"):
-                exact = self._exact(question, trace)
+                exact = exact_answer(question, self.pool, trace)
             if exact is not None:
                 exact.routed_by = "explicit" if chosen else "fast_path"
                 exact.cost = trace.cost()
@@ -303,43 +290,6 @@ class ExpertService:
             answer.id = None
         return answer
 
-    def _exact(self, question: str, trace: AnswerTrace) -> ExpertAnswer | None:
-        """The SymPy answer to an exact math request, or None when the question needs an expert."""
-        request = exact_request(question)
-        if request is None:
-            return None
-        plain_arithmetic = arithmetic_expression(question) is not None
-        try:
-            result = self.pool.run(request.op, **request.kwargs)
-        except ComputeError as exc:
-            if plain_arithmetic:
-                raise  # nothing an expert could add: the expression itself is refused
-            log.info("exact %s did not apply (%s); asking the experts", request.op, exc)
-            return None
-        trace.add_tool(request.op)
-        if result["result"] in ("zoo", "nan"):  # 1/0, 0/0, an unbounded limit: say so instead of a symbol
-            what = "the limit does not exist" if request.op == "limit" else "undefined"
-            return ExpertAnswer(
-                answer=what, domain="math", routed_by="fast_path", confidence=1.0,
-                reasoning=f"Exact by SymPy ({request.op}): {request.task} is {result['result']} ({what})",
-                backend="sympy", model=None, latency_ms=(time.perf_counter() - trace.started) * 1000,
-                tools_used=[request.op], verification=Verification(
-                    method="exact", outcome="passed", checked=f"computed by SymPy: {request.task}"),
-            )
-        if request.real_only:
-            result = _real_solutions(result)
-            if result is None:
-                return None  # no real solution listed: let the experts say what SymPy could not
-        text = f"{result['result']}{request.suffix}"
-        numeric = result.get("numeric")
-        return ExpertAnswer(
-            answer=text, domain="math", routed_by="fast_path", confidence=1.0,
-            verification=Verification(method="exact", outcome="passed", checked=f"computed by SymPy: {request.task}"),
-            reasoning=f"Exact by SymPy ({request.op}): {request.task} = {text}" + (f" ≈ {numeric}" if numeric else ""),
-            backend="sympy", model=None, latency_ms=(time.perf_counter() - trace.started) * 1000,
-            tools_used=[request.op],
-        )
-
     def route(self, question: str, trace: AnswerTrace | None = None) -> tuple[Domain, float | None, str]:
         """Chooses a domain: (domain, confidence, routed_by).
 
@@ -396,29 +346,8 @@ class ExpertService:
     def _to_answer(
         self, pred: Any, served: Served, domain: Domain, routed_by: Any, confidence: float | None, started: float
     ) -> ExpertAnswer:
-        trajectory = getattr(pred, "trajectory", None) or {}
-        tools = [v for k, v in trajectory.items() if k.startswith("tool_name_") and v != "finish"]
-        code = None
-        if domain == "code":
-            code = strip_fences(str(pred.code or "")) or None  # an explanation may come without code
-            explanation = str(pred.explanation or "").strip()
-            answer = f"```python\n{code}\n```\n\n{explanation}".strip() if code else explanation
-        else:
-            answer = str(pred.answer).strip()
-        # An expert that checks its answer says how (a Verification or its dict); the rest say nothing was.
-        verification = getattr(pred, "verification", None)
-        if isinstance(verification, dict):
-            verification = Verification(**verification)
-        if not isinstance(verification, Verification):
-            verification = Verification(method="none", outcome="unchecked", checked="the answer was not checked")
-        return ExpertAnswer(
-            answer=answer, domain=domain, routed_by=routed_by, confidence=confidence,
-            reasoning=getattr(pred, "reasoning", None), code=code, backend=served.label, model=served.model,
-            deployment=served.deployment,
-            latency_ms=(time.perf_counter() - started) * 1000, tools_used=tools,
-            program_version=self._versions.get(domain), sources=list(getattr(pred, "sources", None) or []),
-            verification=verification,
-        )
+        return answer_from_prediction(pred, served, domain, routed_by, confidence, started,
+                                      program_version=self._versions.get(domain))
 
     def describe_lm(self, role: Role) -> dict[str, Any]:
         """The LM chain of a role, for receipts: models, endpoints, temperature, token limits."""

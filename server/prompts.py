@@ -48,8 +48,8 @@ def register_prompts(server: MCPServer, service: ExpertService, jobs: JobManager
     DOMAINS, ROLES = service.registry.names, service.registry.roles  # noqa: N806 - the registry's, fixed at start
 
     def goldsets() -> list[str]:
-        return sorted(name for name in ROLES
-                      if (service.registry.goldset_dir(name, service.settings.goldsets_dir) / "holdout.jsonl").is_file())
+        root = service.settings.goldsets_dir
+        return sorted(name for name in ROLES if (service.registry.goldset_dir(name, root) / "holdout.jsonl").is_file())
 
     def versions(name: str) -> list[str]:
         return ["base", *(v.version for v in service.programs.versions(name))]

@@ -13,22 +13,30 @@ lancedb and pyarrow are imported on first use, so importing this module is cheap
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import io
-import itertools
-import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from sme_mcp.tools.doc_extract import (  # noqa: F401 - re-exported: the index's public names
+    HTML_SUFFIXES,
+    PDF_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    TEXT_SUFFIXES,
+    Chunk,
+    Document,
+    FileSkipped,
+    _unsupported,
+    chunk_text,
+    extract,
+)
+from sme_mcp.tools.doc_walk import _OUTSIDE, FileProblem, _Walk  # noqa: F401 - re-exported
 from sme_mcp.tools.errors import SmeError
 from sme_mcp.tools.file_access import UNLIMITED, AccessDenied, AllowedFolders, FileRefused, WalkLimits, read_bytes
 
@@ -37,10 +45,6 @@ if TYPE_CHECKING:
 
     from sme_mcp.tools.embedder import EmbedderSettings
 
-TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
-HTML_SUFFIXES = frozenset({".html", ".htm"})
-PDF_SUFFIXES = frozenset({".pdf"})
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 DEFAULT_COLLECTION = "general"  # the collection the general expert searches; the CLI's and the tool's default
 SearchMode = Literal["hybrid", "vector", "fts"]
@@ -70,9 +74,6 @@ class FileDuplicate(ValueError):
     """The file's bytes are already indexed under another existing path; its content is searchable."""
 
 
-class FileSkipped(ValueError):
-    """One file cannot be indexed (unsupported, unreadable or corrupt); the message says why."""
-
 
 class Hit(BaseModel):
     """One retrieved chunk. `score` is higher-is-better, but its scale depends on the search mode:
@@ -89,10 +90,6 @@ class Hit(BaseModel):
     similarity: float | None = Field(
         default=None, description="Cosine similarity of the chunk's embedding to the query's (vector and hybrid)")
 
-
-class FileProblem(BaseModel):
-    path: str
-    reason: str
 
 
 class IngestReport(BaseModel):
@@ -123,201 +120,6 @@ class CollectionInfo(BaseModel):
     documents: int
     chunks: int
     embedding_model: str | None = None
-
-
-@dataclass(frozen=True)
-class Document:
-    text: str
-    title: str
-
-
-@dataclass(frozen=True)
-class Chunk:
-    text: str
-    start: int
-    end: int
-
-
-# ---------------------------------------------------------------------------------------------
-# Chunking
-
-
-def chunk_text(text: str, size: int = 800, overlap: int = 150) -> list[Chunk]:
-    """Splits `text` into chunks of at most `size` characters, consecutive ones sharing about `overlap`.
-
-    A chunk ends, by preference, at a paragraph break, else at a sentence end, else between words,
-    within its last half; the next one starts at a sentence or word start inside the overlap.
-    """
-    if not 0 <= overlap < size:
-        raise ValueError(f"need 0 <= overlap < size, got overlap={overlap}, size={size}")
-    chunks: list[Chunk] = []
-    n = len(text)
-    start = _skip_space(text, 0)
-    while start < n:
-        end = n if start + size >= n else _cut(text, start, start + size, start + size // 2)
-        stop = end
-        while stop > start and text[stop - 1].isspace():
-            stop -= 1
-        if stop > start:
-            chunks.append(Chunk(text[start:stop], start, stop))
-        if end >= n:
-            break
-        start = max(_skip_space(text, _overlap_start(text, max(end - overlap, start + 1), end)), start + 1)
-    return chunks
-
-
-_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
-
-
-def _cut(text: str, start: int, limit: int, earliest: int) -> int:
-    """Where to end a chunk that may not extend past `limit`."""
-    para = text.rfind("\n\n", earliest, limit)
-    if para != -1:
-        return para
-    ends = [m.end() - 1 for m in _SENTENCE_END.finditer(text, earliest, limit + 1)]
-    if ends:
-        return ends[-1]
-    space = max(text.rfind(" ", earliest, limit), text.rfind("\n", earliest, limit))
-    return space if space != -1 else limit
-
-
-def _overlap_start(text: str, lo: int, end: int) -> int:
-    """The first sentence start in [lo, end), else the first word start, else `end`."""
-    match = _SENTENCE_END.search(text, lo, end)
-    if match and _skip_space(text, match.end()) < end:  # not just the sentence that ends the chunk
-        return match.end()
-    for i in range(lo, end):
-        if text[i - 1].isspace() and not text[i].isspace():
-            return i
-    return end
-
-
-def _skip_space(text: str, i: int) -> int:
-    while i < len(text) and text[i].isspace():
-        i += 1
-    return i
-
-
-# ---------------------------------------------------------------------------------------------
-# Text extraction
-
-
-def extract(path: Path, data: bytes) -> Document:
-    """The text and title of one file, chosen by its suffix.
-
-    Raises:
-        FileSkipped: Unsupported type, not UTF-8, binary, or a corrupt PDF.
-    """
-    suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        text = _decode(data)
-        return Document(text, _markdown_title(text) or path.stem)
-    if suffix in HTML_SUFFIXES:
-        parser = _HTMLText()
-        parser.feed(_decode(data, _html_charset(data)))
-        parser.close()
-        return Document(parser.text(), parser.title or path.stem)
-    if suffix in PDF_SUFFIXES:
-        return _pdf(path, data)
-    raise FileSkipped(_unsupported(path))
-
-
-def _unsupported(path: Path) -> str:
-    return f"unsupported file type {path.suffix or '(no suffix)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
-
-
-def _decode(data: bytes, encoding: str = "utf-8") -> str:
-    if b"\x00" in data[:8192]:
-        raise FileSkipped("looks like a binary file (NUL bytes), not text")
-    try:
-        text = data.decode("utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding)
-    except UnicodeDecodeError as exc:
-        raise FileSkipped(f"not valid {encoding} text (bad byte at offset {exc.start}); convert it to UTF-8") from exc
-    except LookupError as exc:
-        raise FileSkipped(f"unknown text encoding {encoding!r}") from exc
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _markdown_title(text: str) -> str | None:
-    lines = text.lstrip().splitlines()[:40]
-    if lines and lines[0].strip() == "---":  # YAML front matter
-        for line in lines[1:]:
-            if line.strip() == "---":
-                break
-            if line.lower().startswith("title:"):
-                return line.split(":", 1)[1].strip().strip("\"'") or None
-    for line in lines:
-        if line.startswith("# "):
-            return line[2:].strip() or None
-    return None
-
-
-def _html_charset(data: bytes) -> str:
-    match = re.search(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_.:-]+)""", data[:4096], re.IGNORECASE)
-    return match.group(1).decode("ascii") if match else "utf-8"
-
-
-class _HTMLText(HTMLParser):
-    """Visible text of an HTML page, with block elements as paragraph breaks, and its <title>."""
-
-    BLOCKS = frozenset({
-        "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "footer", "form",
-        "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section",
-        "table", "td", "th", "tr", "ul",
-    })
-    # Not <head>: pages often omit </head>, which would hide the whole body; its text is in these anyway.
-    HIDDEN = frozenset({"script", "style", "noscript", "template", "svg"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: str | None = None
-        self._hidden = 0
-        self._in_title = False
-        self._title_parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in self.HIDDEN:
-            self._hidden += 1
-        elif tag in self.BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-            self.title = " ".join("".join(self._title_parts).split()) or self.title
-        elif tag in self.HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-        elif tag in self.BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self._title_parts.append(data)
-        elif not self._hidden:
-            self.parts.append(data)
-
-    def text(self) -> str:
-        paragraphs = (" ".join(p.split()) for p in "".join(self.parts).split("\n\n"))
-        return "\n\n".join(p for p in paragraphs if p)
-
-
-def _pdf(path: Path, data: bytes) -> Document:
-    if not data.lstrip()[:5] == b"%PDF-":
-        raise FileSkipped("not a PDF file (no %PDF- header)")
-    if importlib.util.find_spec("pypdf") is None:
-        raise FileSkipped("PDF files need the pypdf package, which is not installed (pip install pypdf)")
-    import pypdf
-
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = (reader.metadata.title if reader.metadata else None) or path.stem
-    except Exception as exc:  # pypdf raises many exception types for damaged files
-        raise FileSkipped(f"unreadable PDF: {exc}") from exc
-    return Document("\n\n".join(p.strip() for p in pages if p.strip()), str(title))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,89 +468,6 @@ class DocumentIndex:
             out.append(CollectionInfo(name=name, documents=len(_known_files(table)), chunks=table.count_rows(),
                                       embedding_model=_model_of(table)))
         return out
-
-
-_OUTSIDE = "a link to a place outside the folders this server may read; not followed"
-
-
-class _Walk:
-    """One bounded walk over folders: counts entries, watches depth and time, never enters a folder twice."""
-
-    def __init__(self, limits: WalkLimits, folders: AllowedFolders | None, report: IngestReport):
-        self.limits, self.folders, self.report = limits, folders, report
-        self.deadline = None if limits.max_seconds is None else time.monotonic() + limits.max_seconds
-        self.seen = 0  # directory entries read, hidden ones included
-        self.entered: set[Path] = set()
-        self.stopped: str | None = None  # a limit that ended the walk
-        self.limited: str | None = None  # the first limit reached (the walk may have gone on past a depth limit)
-
-    def _stop(self, why: str) -> None:
-        self.stopped = self.stopped or why
-        self.limited = self.limited or why
-
-    def _entries(self, folder: Path) -> list[os.DirEntry[str]]:
-        """The folder's entries in name order; never more than the entry budget has left (then the walk stops)."""
-        budget = self.limits.max_files
-        with os.scandir(folder) as it:
-            if budget is None:
-                return sorted(it, key=lambda e: e.name)
-            left = budget - self.seen
-            entries = list(itertools.islice(it, left + 1))
-        self.seen += len(entries)
-        if len(entries) > left:
-            self._stop(f"files: more than {budget} files and folders under the named folders")
-            entries = entries[:left]
-        return sorted(entries, key=lambda e: e.name)
-
-    def folder(self, root: Path) -> list[Path]:
-        """The files under `root` (resolved), sorted, until a limit stops the walk."""
-        found: list[Path] = []
-        stack = [(root, 0)]
-        self.entered.add(root)
-        while stack and not self.stopped:
-            folder, depth = stack.pop()
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                self._stop(f"time: listing folders took over {self.limits.max_seconds:g} s")
-                break
-            try:
-                entries = self._entries(folder)
-            except OSError as exc:
-                self.report.skipped.append(FileProblem(path=str(folder), reason=f"cannot list: {exc.strerror or exc}"))
-                continue
-            subfolders: dict[Path, None] = {}
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                path = Path(entry.path)
-                try:
-                    if entry.is_symlink():
-                        target = path.resolve()
-                        if self.folders is not None and not self.folders.contains(target):
-                            self.report.skipped.append(FileProblem(path=str(path), reason=_OUTSIDE))
-                            continue
-                        if target.is_dir():
-                            subfolders[target] = None
-                            continue
-                        if not target.is_file():
-                            continue  # a dangling link
-                        path = target
-                    elif entry.is_dir(follow_symlinks=False):
-                        subfolders[path] = None
-                        continue
-                    elif not entry.is_file(follow_symlinks=False):
-                        continue  # FIFOs, sockets, devices
-                except OSError:
-                    continue
-                found.append(path)
-            fresh = [sub for sub in subfolders if sub not in self.entered]
-            if fresh and self.limits.max_depth is not None and depth + 1 > self.limits.max_depth:
-                self.limited = self.limited or (f"depth: folders more than {self.limits.max_depth} levels below a "
-                                                "named folder were not read")
-                continue
-            for sub in reversed(fresh):  # popped in name order
-                self.entered.add(sub)
-                stack.append((sub, depth + 1))
-        return sorted(found)
 
 
 def default_index(data_dir: Path, cache_dir: Path, embedder: EmbedderSettings | None = None) -> DocumentIndex:

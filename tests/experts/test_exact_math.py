@@ -114,7 +114,7 @@ def test_equations_with_periodic_functions_and_real_only_requests():
 
 
 def test_real_solutions_drop_complex_roots_and_give_up_when_none_are_left():
-    from sme_mcp.experts.service import _real_solutions
+    from sme_mcp.experts.exact_answer import _real_solutions
 
     assert _real_solutions({"result": "x = -I; x = I", "latex": "", "numeric": None}) is None
     kept = _real_solutions({"result": "x = 1; x = -1/2 - sqrt(3)*I/2; x = -1/2 + sqrt(3)*I/2", "latex": "",
