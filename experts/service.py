@@ -86,7 +86,7 @@ class ExpertService:
         self._dspy_ready = False
         self._documents: DocumentIndex | None = None
         self._documents_lock = threading.Lock()
-        self.usage = UsageLog(settings.data_dir / "usage.sqlite3", settings.usage.enabled, settings.usage.max_entries)
+        self.usage = UsageLog.from_settings(settings)
 
     def chain_specs(self, role: Role) -> list[LMSpec]:
         """The LM fallback chain of the router or an expert: its settings, its declaration, or the general one."""

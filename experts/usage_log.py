@@ -21,11 +21,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from sme_mcp.experts.settings import DOMAINS, Domain
+
+if TYPE_CHECKING:
+    from sme_mcp.experts.settings import Settings
 from sme_mcp.tools.errors import SmeError
 
 Verdict = Literal["correct", "wrong"]
@@ -146,6 +149,11 @@ class UsageLog:
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._ready = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UsageLog:
+        """The usage log the settings name: `<data dir>/usage.sqlite3`, on or off, with its size cap."""
+        return cls(settings.data_dir / "usage.sqlite3", settings.usage.enabled, settings.usage.max_entries)
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

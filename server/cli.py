@@ -246,7 +246,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
     from sme_mcp.experts.usage_log import UsageLog
 
     settings = _settings(args)
-    usage = UsageLog(settings.data_dir / "usage.sqlite3", settings.usage.enabled, settings.usage.max_entries)
+    usage = UsageLog.from_settings(settings)
     if args.purge:
         print(f"deleted {usage.purge()} entries and their ratings from {usage.path}")
         return 0
