@@ -209,7 +209,8 @@ class ExpertService:
                                   f"{', '.join(self.registry.names)} (or omit it)")
         return question.strip(), domain  # type: ignore[return-value]
 
-    def ask(self, question: str, domain: str | None = None, trace: AnswerTrace | None = None) -> ExpertAnswer:
+    def ask(self, question: str, domain: str | None = None, trace: AnswerTrace | None = None, *,
+            module: dspy.Module | None = None, lm: Any = None) -> ExpertAnswer:
         """Answers a question, routing it unless `domain` is given.
 
         An exact math request ("derivative of x**3*sin(x)", "15% of 240") is answered by SymPy with
@@ -219,6 +220,9 @@ class ExpertService:
             question: The question as the user wrote it.
             domain: The expert to use; None lets the router choose.
             trace: Collects the answer's cost and forwards its progress; a fresh one if omitted.
+            module: Answer with this program instead of the domain's active one (an optimizer scoring a
+                candidate the way users are answered); needs `domain`.
+            lm: Run the program on this LM instead of the domain's chain (the optimizer's own).
 
         Raises:
             InvalidQuestion: Empty, oversized, or an unknown domain.
@@ -241,7 +245,7 @@ class ExpertService:
             with trace.stage("routing", "choosing an expert"):
                 chosen, confidence, routed_by = self.route(question, trace)
         with trace.stage(chosen, f"{chosen} expert ({routed_by})"):
-            answer = self._answer(question, chosen, routed_by, confidence, trace)
+            answer = self._answer(question, chosen, routed_by, confidence, trace, module=module, lm=lm)
         answer.cost = trace.cost()
         answer.latency_ms = answer.cost.total_seconds * 1000
         return answer
@@ -290,13 +294,20 @@ class ExpertService:
             answer.id = None
         return answer
 
-    def route(self, question: str, trace: AnswerTrace | None = None) -> tuple[Domain, float | None, str]:
+    def route(self, question: str, trace: AnswerTrace | None = None, *, router: dspy.Module | None = None,
+              lm: Any = None) -> tuple[Domain, float | None, str]:
         """Chooses a domain: (domain, confidence, routed_by).
 
         The router's nearest-neighbour stage decides clear questions without an LM call (and
         without waiting for the local server); the LM stage decides the rest.
+
+        Args:
+            question: The question.
+            trace: Collects the cost; a fresh one if omitted.
+            router: Route with this router program instead of the active one (an optimizer's candidate).
+            lm: Run its LM stage on this LM instead of the router's chain.
         """
-        router = self.module("router")
+        router = router if router is not None else self.module("router")
         trace = trace or AnswerTrace()
         vote = None
         if getattr(router, "use_nearest", False) and router.nearest is not None:
@@ -308,7 +319,7 @@ class ExpertService:
             return vote.label, vote.share, "nearest_neighbours"  # type: ignore[return-value]
         try:
             with trace.recording(stream=self.settings.lm_stream):
-                pred, _ = self.chains["router"].run(lambda: router.lm_route(question))
+                pred, _ = self._run("router", lambda: router.lm_route(question), lm)
         except Exception as exc:
             from sme_mcp.experts.lm import NoBackendError
 
@@ -326,12 +337,22 @@ class ExpertService:
             confidence = None
         return domain, confidence, "router"
 
+    def _run(self, role: Role, call: Any, lm: Any = None) -> tuple[Any, Served]:
+        """`call` on the role's LM chain, or on `lm` when one is given (then the chain's first backend is named)."""
+        if lm is None:
+            return self.chains[role].run(call)
+        import dspy
+
+        with dspy.context(lm=lm):
+            return call(), Served("given", str(getattr(lm, "model", "") or ""))
+
     def _answer(
-        self, question: str, domain: Domain, routed_by: Any, confidence: float | None, trace: AnswerTrace
+        self, question: str, domain: Domain, routed_by: Any, confidence: float | None, trace: AnswerTrace,
+        module: dspy.Module | None = None, lm: Any = None,
     ) -> ExpertAnswer:
-        module = self.module(domain)
+        module = module if module is not None else self.module(domain)
         with trace.recording(stream=self.settings.lm_stream):
-            pred, served = self.chains[domain].run(lambda: module(question=question))
+            pred, served = self._run(domain, lambda: module(question=question), lm)
         answer = self._to_answer(pred, served, domain, routed_by, confidence, trace.started)
         trajectory = getattr(pred, "trajectory", None)
         if domain == "math" and trajectory and answer.verification is not None and answer.verification.method == "none":

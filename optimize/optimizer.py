@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from sme_mcp.experts.registry import ROUTER
 from sme_mcp.optimize.goldsets import GoldItem, GoldsetError, load_goldset, split_sizes
 from sme_mcp.optimize.receipts import environment, write_receipt
 from sme_mcp.optimize.scoring import score_item
@@ -166,9 +167,24 @@ def _score(service: ExpertService, req: OptimizeRequest, module: dspy.Module, it
         progress(phase, done, len(items), right / done)
         return float(ok)
 
+    class AsUsersAreAnswered(dspy.Module):
+        """The program scored on the path `ask_expert` and `run_eval` take (the exact math path, the answer
+        checks), so the gate measures what the receipts of `run_eval` measure."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.program = module
+
+        def forward(self, question: str) -> dspy.Prediction:
+            if req.goldset == ROUTER:
+                domain, _, routed_by = service.route(question, router=self.program, lm=lm)
+                return dspy.Prediction(domain=domain, routed_by=routed_by)
+            answer = service.ask(question, req.goldset, module=self.program, lm=lm)
+            return dspy.Prediction(answer=answer.answer, code=answer.code)
+
     with dspy.context(lm=lm):
         dspy.Evaluate(devset=_examples(items), metric=metric, num_threads=req.threads, display_progress=False,
-                      max_errors=len(items) + 1, provide_traceback=False)(module)
+                      max_errors=len(items) + 1, provide_traceback=False)(AsUsersAreAnswered())
     if cancel.is_set():
         raise OptimizationCancelled
     return [outcomes.get(item.id, False) for item in items]
