@@ -242,11 +242,16 @@ class LMChain:
 
     # -- deployments -----------------------------------------------------------------------------
 
-    def _local_urls(self, wait: float) -> list[str]:
+    def _local_urls(self, wait: float) -> list[tuple[int, str]]:
+        """(replica number, URL) of each ready local server; the numbers stay with the replicas."""
         if self.local is None:
             raise BackendUnavailable("no local server (disabled by SME_LOCAL__ENABLED=false or --no-local)")
+        ready = getattr(self.local, "ready_replicas", None)
+        if callable(ready):
+            return list(ready(wait))
         base_urls = getattr(self.local, "base_urls", None)
-        return list(base_urls(wait)) if callable(base_urls) else [self.local.base_url(wait)]
+        urls = list(base_urls(wait)) if callable(base_urls) else [self.local.base_url(wait)]
+        return list(enumerate(urls, start=1))
 
     def _deployments(self, wait: float) -> tuple[list[_Deployment], list[str]]:
         """Every usable deployment in chain order, and why the other chain entries are not usable."""
@@ -262,7 +267,7 @@ class LMChain:
                     reasons.append(f"local: {exc}")
                     continue
                 _register_local_model()
-                for r, url in enumerate(urls, start=1):
+                for r, url in urls:
                     name = f"local#{r}"
                     deployments.append(_Deployment(
                         id=f"{group}:{name}:{url}", group=group,

@@ -69,12 +69,23 @@ class LocalFleet:
         Raises:
             BackendUnavailable: No replica is ready in time; the message gives each one's state.
         """
+        return [url for _, url in self.ready_replicas(wait)]
+
+    def ready_replicas(self, wait: float = 0.0) -> list[tuple[int, str]]:
+        """(replica number from 1, URL) of every ready replica, waiting up to `wait` seconds for the first one.
+
+        The numbers stay with the replicas: with replica 1 down, replica 2 is still number 2, so answers
+        and receipts name the replica that served them.
+
+        Raises:
+            BackendUnavailable: No replica is ready in time; the message gives each one's state.
+        """
         deadline = time.monotonic() + wait
         while True:
             urls = []
-            for server in self.servers:
+            for number, server in enumerate(self.servers, start=1):
                 try:
-                    urls.append(server.base_url(0.0))
+                    urls.append((number, server.base_url(0.0)))
                 except BackendUnavailable:
                     continue
             left = deadline - time.monotonic()

@@ -82,3 +82,13 @@ def test_named_endpoints_of_one_entry_are_one_balanced_group():
     router = lm._engine_spec.router
     assert router.fallbacks == [{"general-0": ["general-1"]}]
     assert router.disable_cooldowns is False  # two deployments in a group: a failing one cools down
+
+
+def test_a_replica_keeps_its_number_while_another_is_down():
+    class Fleet(Replicas):
+        def ready_replicas(self, wait: float = 0.0) -> list[tuple[int, str]]:
+            return [(2, "http://127.0.0.1:2/v1")]  # replica 1 was killed
+
+    chain = LMChain("general", [LMSpec()], Fleet(["http://127.0.0.1:2/v1"]))
+    (deployment,), _ = chain._deployments(0.0)
+    assert deployment.served.deployment == "local#2 http://127.0.0.1:2/v1"  # not renumbered to local#1

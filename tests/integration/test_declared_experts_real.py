@@ -40,7 +40,7 @@ async def test_the_science_expert_answers_is_routed_to_evaluated_optimized_and_r
         evaluated = await client.call_tool("run_eval", {"domain": "science", "split": "holdout", "limit": 3})
         assert not evaluated.is_error, evaluated.content
         report = evaluated.structured_content
-        assert report["n"] == 3 and report["threshold"] == 0.3
+        assert report["n"] == 3 and report["threshold"] == 0.28
         receipt = json.loads((tmp_path / "receipts" / report["receipt"]).read_text())
         assert receipt["report"]["goldset"] == "science" and receipt["split_sizes"] == {
             "train": 80, "dev": 60, "holdout": 120}
