@@ -110,10 +110,10 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     import dspy
 
+    from sme_mcp.config.settings import LMSpec, Settings
     from sme_mcp.experts.code_expert import MAX_LM_CALLS, VerifiedCodeExpert
     from sme_mcp.experts.lm import LMChain
     from sme_mcp.experts.modules import CodeExpert
-    from sme_mcp.experts.settings import LMSpec, Settings
     from sme_mcp.optimize.goldsets import goldset_path, load_goldset
     from sme_mcp.server.local_lm import LocalServer
 

@@ -19,8 +19,8 @@ from common import SME_MCP, conditions, finish, print_table, scratch_dir, server
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from sme_mcp.config.settings import Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import Settings
 
 WARMUP = 3
 

@@ -32,8 +32,8 @@ from typing import Any
 
 from common import REPO, conditions, finish, print_table, write_result
 
+from sme_mcp.config.settings import DOMAINS, LMSpec, RoleSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import DOMAINS, LMSpec, RoleSettings, Settings
 from sme_mcp.optimize.feedback import rate_answer
 
 DATA = REPO / "bench" / "data" / "routing_feedback.jsonl"

@@ -25,8 +25,8 @@ from typing import Any
 
 from common import conditions, finish, print_table, scratch_dir, summary, write_result
 
+from sme_mcp.config.settings import LMSpec, Settings
 from sme_mcp.experts.lm import LMChain
-from sme_mcp.experts.settings import LMSpec, Settings
 from sme_mcp.server.local_fleet import LocalFleet
 from sme_mcp.server.local_lm import LocalServer
 

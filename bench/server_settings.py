@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from common import conditions, finish, scratch_dir, summary, write_result
 
-from sme_mcp.experts.settings import LocalServerSettings, Settings
+from sme_mcp.config.settings import LocalServerSettings, Settings
 from sme_mcp.server.local_lm import LocalServer
 
 SETTINGS = {

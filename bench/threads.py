@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from common import scratch_dir, summary
 
-from sme_mcp.experts.settings import LocalServerSettings, Settings
+from sme_mcp.config.settings import LocalServerSettings, Settings
 from sme_mcp.server.local_lm import LocalServer
 
 TOPICS = ("binary search", "a linked list", "merge sort", "a stack", "quick sort", "a hash map", "a queue", "heap sort")

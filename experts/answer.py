@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from sme_mcp.config.settings import Domain
 from sme_mcp.experts.answer_trace import AnswerCost
-from sme_mcp.experts.settings import Domain
 from sme_mcp.tools.markdown import strip_fences
 
 if TYPE_CHECKING:

@@ -45,15 +45,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sme_mcp.config.settings import LMSpec
 from sme_mcp.experts.registry import ExpertSpec, RegistryError
-from sme_mcp.experts.settings import LMSpec
 
 if TYPE_CHECKING:
     import dspy
 
+    from sme_mcp.config.settings import Settings
     from sme_mcp.experts.mcp_tools import MCPToolServer
     from sme_mcp.experts.service import ExpertService
-    from sme_mcp.experts.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_DECLARATION_BYTES = 1_000_000

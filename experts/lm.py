@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sme_mcp.experts.settings import LOCAL, ROLES, LMRouterSettings, LMSpec, Role
+from sme_mcp.config.settings import LOCAL, ROLES, LMRouterSettings, LMSpec, Role
 from sme_mcp.tools.errors import SmeError
 
 log = logging.getLogger(__name__)

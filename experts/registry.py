@@ -27,8 +27,8 @@ from sme_mcp.tools.errors import SmeError
 if TYPE_CHECKING:
     import dspy
 
+    from sme_mcp.config.settings import LMSpec, Settings
     from sme_mcp.experts.service import ExpertService
-    from sme_mcp.experts.settings import LMSpec, Settings
 
 ROUTER = "router"
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,31}$")

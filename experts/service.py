@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from sme_mcp.config.settings import ROLES, Domain, LMSpec, Role, Settings
 from sme_mcp.experts.answer import ExpertAnswer, answer_from_prediction
 from sme_mcp.experts.answer_trace import AnswerTrace
 from sme_mcp.experts.exact_answer import exact_answer
 from sme_mcp.experts.lm import LMChain, LocalBackend, Served
 from sme_mcp.experts.programs import ProgramStore
 from sme_mcp.experts.registry import ROUTER, ExpertRegistry
-from sme_mcp.experts.settings import ROLES, Domain, LMSpec, Role, Settings
 from sme_mcp.experts.usage_log import UsageLog, new_entry_id
 from sme_mcp.tools.doc_index import DEFAULT_COLLECTION, DocumentIndex, DocumentIndexError, Hit, default_index
 from sme_mcp.tools.errors import SmeError

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from sme_mcp.experts.settings import DOMAINS, Domain
+from sme_mcp.config.settings import DOMAINS, Domain
 
 if TYPE_CHECKING:
-    from sme_mcp.experts.settings import Settings
+    from sme_mcp.config.settings import Settings
 from sme_mcp.tools.errors import SmeError
 
 Verdict = Literal["correct", "wrong"]

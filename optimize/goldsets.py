@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from sme_mcp.experts.settings import DEMO_CORPUS_DIR
+from sme_mcp.config.settings import DEMO_CORPUS_DIR
 from sme_mcp.tools.errors import SmeError
 from sme_mcp.tools.file_access import AllowedFolders, FileRefused, open_regular
 
 if TYPE_CHECKING:
-    from sme_mcp.experts.settings import Settings
+    from sme_mcp.config.settings import Settings
 
 Split = Literal["train", "dev", "holdout"]
 SPLITS: tuple[Split, ...] = ("train", "dev", "holdout")

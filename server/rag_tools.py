@@ -32,7 +32,7 @@ from sme_mcp.tools.embedder import EmbedderMissing, EmbedderSettings
 from sme_mcp.tools.file_access import AccessDenied, AllowedFolders, WalkLimits
 
 if TYPE_CHECKING:
-    from sme_mcp.experts.settings import Settings
+    from sme_mcp.config.settings import Settings
 
 IndexFactory = Callable[[], DocumentIndex]
 log = logging.getLogger(__name__)

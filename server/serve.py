@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from sme_mcp.config.settings import Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import Settings
 from sme_mcp.server.app import VERSION, build_server
 from sme_mcp.server.local_fleet import LocalFleet
 from sme_mcp.server.local_lm import LocalServer

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
-from sme_mcp.experts.settings import PROJECT_DIR
+from sme_mcp.config.settings import PROJECT_DIR
 
 # A build or install that fails for one of these reasons cannot run here (no package index); any other failure
 # is a bug in the packaging and fails the test.

@@ -14,12 +14,12 @@ import dspy
 import pytest
 from dspy.utils import DummyLM
 
+from sme_mcp.config.settings import Settings
 from sme_mcp.experts.answer import Verification
 from sme_mcp.experts.code_expert import VerifiedCodeExpert, code_in, is_explanation_question
 from sme_mcp.experts.code_expert import tests_from_question as parse_tests  # a name pytest does not collect
 from sme_mcp.experts.lm import Served
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import Settings
 
 
 def code(source: str, explanation: str = "It works.") -> dict[str, str]:

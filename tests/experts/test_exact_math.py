@@ -123,8 +123,8 @@ def test_real_solutions_drop_complex_roots_and_give_up_when_none_are_left():
 
 
 def test_division_by_zero_is_answered_as_undefined(pool, tmp_path):
+    from sme_mcp.config.settings import Settings
     from sme_mcp.experts.service import ExpertService
-    from sme_mcp.experts.settings import Settings
 
     service = ExpertService(Settings(data_dir=tmp_path), None, pool=pool)
     answer = service.ask("what is 1/0")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from sme_mcp.config.settings import LMRouterSettings, LMSpec
 from sme_mcp.experts.lm import BackendUnavailable, LMChain, NoBackendError
-from sme_mcp.experts.settings import LMRouterSettings, LMSpec
 
 
 class Replicas:

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from sme_mcp.config.settings import PROJECT_DIR, Settings
 from sme_mcp.experts.registry import ExpertRegistry, ExpertSpec, RegistryError
 from sme_mcp.experts.service import ExpertService, InvalidQuestion
-from sme_mcp.experts.settings import PROJECT_DIR, Settings
 from sme_mcp.optimize.goldsets import GoldItem
 from sme_mcp.optimize.scoring import score_item
 from sme_mcp.server.tool_inputs import ToolInputs

@@ -8,9 +8,9 @@ import json
 import dspy
 import pytest
 
+from sme_mcp.config.settings import REPO_DIR
 from sme_mcp.experts.modules import ExpertRouter
 from sme_mcp.experts.router_stage import NearestNeighbourStage, load_router_examples
-from sme_mcp.experts.settings import REPO_DIR
 from sme_mcp.optimize.goldsets import load_goldset
 from sme_mcp.tools.embedder import LocalEmbedder
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sme_mcp.experts.settings import Settings
+from sme_mcp.config.settings import Settings
 from sme_mcp.server.embedded import EmbeddedBackendMissing, embedded_binary, embedded_model_path
 from sme_mcp.server.local_lm import LocalServer
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from sme_mcp.config.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.tools.test_harness import run_tests
 
 PRIMES_BELOW_50 = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47]

@@ -9,8 +9,8 @@ import json
 import pytest
 from mcp import Client
 
+from sme_mcp.config.settings import PROJECT_DIR, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import PROJECT_DIR, Settings
 from sme_mcp.optimize.goldsets import load_goldset
 from sme_mcp.server.app import build_server
 

@@ -11,9 +11,9 @@ import pytest
 import sympy as sp
 from mcp import Client
 
+from sme_mcp.config.settings import ClientFilesSettings, LMSpec, RoleSettings, Settings
 from sme_mcp.experts.lm import NoBackendError
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import ClientFilesSettings, LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import build_server
 from sme_mcp.server.local_lm import LocalServer
 from sme_mcp.tools.parse import parse_expression

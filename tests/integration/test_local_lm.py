@@ -71,7 +71,7 @@ def test_no_orphan_when_parent_is_sigkilled(model_settings, tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from sme_mcp.experts.settings import Settings
+        from sme_mcp.config.settings import Settings
         from sme_mcp.server.local_lm import LocalServer
         s = Settings()
         server = LocalServer(s.local, s.cache_dir, Path({str(tmp_path)!r}))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from sme_mcp.config.settings import LMSpec, MLflowSettings, RoleSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, MLflowSettings, RoleSettings, Settings
 
 
 def test_mlflow_traces_an_expert_call_to_sqlite(local_server, tmp_path):

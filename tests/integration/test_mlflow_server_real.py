@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sme_mcp.config.settings import LMSpec, MLflowSettings, RoleSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, MLflowSettings, RoleSettings, Settings
 from sme_mcp.optimize.optimizer import OptimizeRequest, run_optimization
 
 pytestmark = pytest.mark.model

@@ -7,9 +7,9 @@ import json
 import pytest
 from mcp import Client
 
+from sme_mcp.config.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.experts.programs import ProgramStore
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import build_server
 
 

@@ -7,8 +7,8 @@ import time
 import pytest
 from mcp import Client
 
+from sme_mcp.config.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import HEARTBEAT_S, build_server
 
 pytestmark = pytest.mark.model

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from mcp import Client
 
+from sme_mcp.config.settings import ClientFilesSettings, LMSpec, RoleSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import ClientFilesSettings, LMSpec, RoleSettings, Settings
 from sme_mcp.server.app import build_server
 
 FACT = (

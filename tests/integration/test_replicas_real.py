@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from sme_mcp.config.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.optimize.evaluate import run_eval
 from sme_mcp.server.local_fleet import LocalFleet
 

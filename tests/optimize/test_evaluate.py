@@ -8,9 +8,9 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from sme_mcp.config.settings import Settings
 from sme_mcp.experts.registry import ExpertRegistry
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import Settings
 from sme_mcp.server.app import build_server
 
 ITEMS = [("What is 2 + 2?", "4"), ("What is 1/2 + 1/3?", "5/6"), ("12 * 12", "144"), ("7 * 6", "41")]

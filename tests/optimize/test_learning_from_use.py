@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
+from sme_mcp.config.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.experts.service import ExpertService, InvalidQuestion
-from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.experts.usage_log import UsageError, UsageLog
 from sme_mcp.optimize.feedback import rate_answer
 from sme_mcp.optimize.goldsets import load_goldset

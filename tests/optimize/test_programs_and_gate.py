@@ -8,11 +8,11 @@ import threading
 import pytest
 from dspy.utils import DummyLM
 
+from sme_mcp.config.settings import Settings
 from sme_mcp.experts.lm import Served
 from sme_mcp.experts.modules import GeneralExpert
 from sme_mcp.experts.programs import ProgramStore
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import Settings
 from sme_mcp.optimize.jobs import JobConflict, JobManager
 from sme_mcp.optimize.optimizer import (
     OptimizationCancelled,
@@ -73,7 +73,7 @@ def test_a_new_data_dir_starts_from_the_shipped_programs_and_then_owns_them(tmp_
 
 @pytest.mark.parametrize("name", ["router", "math"])
 def test_each_shipped_program_is_loadable_and_was_promoted_by_its_receipt(name):
-    from sme_mcp.experts.settings import REPO_DIR
+    from sme_mcp.config.settings import REPO_DIR
 
     settings = Settings()
     service = ExpertService(settings, None)

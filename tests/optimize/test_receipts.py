@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sme_mcp.experts.settings import REPO_DIR
+from sme_mcp.config.settings import REPO_DIR
 from sme_mcp.optimize.receipts import apply_errata, git_commit, load_receipts, read_receipt, read_receipt_with_errata
 
 

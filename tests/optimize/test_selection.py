@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sme_mcp.config.settings import REPO_DIR, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import REPO_DIR, Settings
 from sme_mcp.optimize.evaluate import run_eval
 from sme_mcp.optimize.selection import clean_holdout_score, holdout_items_that_chose
 
@@ -52,7 +52,7 @@ def test_run_eval_leaves_the_gate_items_out_and_says_so(tmp_path):
 
 
 def test_receipts_written_elsewhere_still_exclude_the_items_that_chose_the_shipped_programs(tmp_path):
-    from sme_mcp.experts.settings import SHIPPED_RECEIPTS_DIR
+    from sme_mcp.config.settings import SHIPPED_RECEIPTS_DIR
 
     own = Settings(receipts_dir=tmp_path / "receipts")  # e.g. an installed wheel's <data dir>/receipts
     assert own.receipt_dirs() == [tmp_path / "receipts", SHIPPED_RECEIPTS_DIR]

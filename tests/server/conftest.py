@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from sme_mcp.config.settings import LMSpec, RoleSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import LMSpec, RoleSettings, Settings
 
 
 def no_backend_settings() -> Settings:

@@ -65,8 +65,8 @@ def test_ask_without_backends_exits_2_and_says_what_to_set(tmp_path):
 
 def shipped_active(domain: str):
     """The active version shipped in compiled/ for `domain`, as its metadata records it."""
+    from sme_mcp.config.settings import Settings
     from sme_mcp.experts.programs import ProgramStore
-    from sme_mcp.experts.settings import Settings
 
     record = ProgramStore(Settings().shipped_programs_dir).active(domain)
     assert record is not None, f"nothing shipped for {domain} in compiled/"

@@ -31,8 +31,8 @@ import anyio
 import pytest
 from mcp import Client
 
+from sme_mcp.config.settings import ClientFilesSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import ClientFilesSettings, Settings
 from sme_mcp.server.app import build_server
 from sme_mcp.tools.worker import SympyWorkerPool
 

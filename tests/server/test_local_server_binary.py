@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sme_mcp.experts.settings import LocalServerSettings, Settings
+from sme_mcp.config.settings import LocalServerSettings, Settings
 from sme_mcp.server.local_lm import LocalServer
 
 SECOND_SERVER = Path(__file__).resolve().parents[1] / "data" / "second_llama_server.py"

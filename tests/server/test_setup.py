@@ -25,7 +25,7 @@ def test_cpu_key_is_the_one_setup_sh_cached_wheels_under():
 
 
 def test_setup_on_a_set_up_environment_skips_every_step_quickly_and_says_so(monkeypatch):
-    from sme_mcp.experts.settings import Settings
+    from sme_mcp.config.settings import Settings
 
     # The environment scripts/setup.sh made: the default data and cache dirs, not the tests' throwaway ones.
     monkeypatch.delenv("SME_DATA_DIR", raising=False)

@@ -10,8 +10,8 @@ import anyio
 import pytest
 from mcp import Client
 
+from sme_mcp.config.settings import Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import Settings
 from sme_mcp.server.app import build_server
 
 

@@ -12,8 +12,8 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from sme_mcp.config.settings import ClientFilesSettings, Settings
 from sme_mcp.experts.service import ExpertService
-from sme_mcp.experts.settings import ClientFilesSettings, Settings
 from sme_mcp.server.app import build_server
 
 
