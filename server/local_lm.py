@@ -46,6 +46,20 @@ except OSError:  # not Linux: no parent-death signal, stop() still cleans up
     _LIBC = None
 
 
+def _exited(proc: subprocess.Popen[bytes]) -> bool:
+    """True once the child has exited, reaped or not; never reaps it (the supervisor's monitor does).
+
+    `Popen.poll()` answers "running" whenever another thread holds its wait lock, which the monitor does
+    in its wait loop; `waitid(WNOWAIT)` asks the kernel without taking that lock.
+    """
+    if proc.returncode is not None:
+        return True
+    try:
+        return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # already reaped
+        return True
+
+
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec: keep it to one pre-resolved libc call.
     if _LIBC is not None:
@@ -176,7 +190,7 @@ class LocalServer:
         if self._ready.is_set() and self.port is not None:
             # The monitor notices an exit within half a second; a caller retrying at once after a
             # connection error must not be handed the dead server's URL again in that window.
-            if proc is None or proc.poll() is None:
+            if proc is None or not _exited(proc):
                 return f"http://{self.settings.host}:{self.port}/v1"
             raise BackendUnavailable(f"local llama-server exited with code {proc.returncode}; its supervisor "
                                      "restarts it unless max_restarts is used up")
