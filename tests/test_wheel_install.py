@@ -102,7 +102,7 @@ def test_installed_package_finds_its_data_and_writes_receipts_under_the_data_dir
     venv, env, _ = installed
     script = (
         "import json, sys\n"
-        "from sme_mcp.experts import settings as s\n"
+        "from sme_mcp.config import settings as s\n"
         "from sme_mcp.optimize.receipts import write_receipt\n"
         "from sme_mcp.optimize.selection import holdout_items_that_chose\n"
         "cfg = s.Settings()\n"
