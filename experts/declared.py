@@ -167,17 +167,11 @@ def _declared_expert_class() -> type:
             inputs: dict[str, Any] = {"question": question}
             sources: list[dict[str, str]] = []
             if self.retrieval is not None and self._search is not None:
-                try:
-                    hits = self._search(self.retrieval.collection, question, self.retrieval.k)
-                except Exception as exc:  # retrieval is an aid: without it the question is still answered
-                    log.warning("retrieval from %s failed (%s); answering without context",
-                                self.retrieval.collection, exc)
-                    hits = []
-                hits = [h for h in hits if h.similarity is None or h.similarity >= self._min_similarity]
-                inputs["context"] = [f"{h.title}: {h.text}" for h in hits]
-                for h in hits:
-                    if {"source": h.source, "title": h.title} not in sources:
-                        sources.append({"source": h.source, "title": h.title})
+                from sme_mcp.experts.general_rag import retrieve_context
+
+                collection, search = self.retrieval.collection, self._search
+                inputs["context"], sources = retrieve_context(
+                    lambda q, k: search(collection, q, k), question, self.retrieval.k, self._min_similarity)
             pred = self.program(**inputs)
             first, *rest = self.outputs
             answer = str(getattr(pred, first, "") or "").strip()

@@ -16,6 +16,47 @@ log = logging.getLogger(__name__)
 Search = Callable[[str, int], Sequence[Any]]
 
 
+def retrieve_context(search: Search, question: str, k: int,
+                     min_similarity: float | None = None) -> tuple[list[str], list[dict[str, str]]]:
+    """The passages to show the model for `question`, and the distinct sources they came from.
+
+    Retrieval is an aid: a failing search is logged and treated as no hits, so the question is still
+    answered. Hits with a `similarity` below `min_similarity` are dropped (a small model given
+    off-topic passages answers worse than with none).
+
+    Args:
+        search: Returns the best hits for a question: `text`, `source`, `title` and optionally
+            `similarity`, as attributes or keys.
+        question: The question.
+        k: Passages to retrieve; 0 retrieves nothing.
+        min_similarity: The floor of a hit's similarity; None keeps every hit.
+
+    Returns:
+        `("title: text"` per kept hit, in rank order; the distinct `{"source", "title"}` of those hits`)`.
+
+    Example:
+        >>> hits = [{"title": "Moon", "text": "Apollo 11 landed in 1969.", "source": "moon.md", "similarity": 0.8},
+        ...         {"title": "Cats", "text": "Cats purr.", "source": "cats.md", "similarity": 0.1}]
+        >>> retrieve_context(lambda q, k: hits, "When did Apollo 11 land?", 3, min_similarity=0.3)
+        (['Moon: Apollo 11 landed in 1969.'], [{'source': 'moon.md', 'title': 'Moon'}])
+    """
+    hits: list[Any] = []
+    if k > 0:
+        try:
+            hits = list(search(question, k))[:k]
+        except Exception as exc:  # retrieval is an aid: without it the question is still answered
+            log.warning("retrieval failed (%s); answering without context", exc)
+    if min_similarity is not None:
+        hits = [h for h in hits if _similarity(h) is None or _similarity(h) >= min_similarity]  # type: ignore[operator]
+    context = [f"{_field(h, 'title')}: {_field(h, 'text')}" for h in hits]
+    sources: list[dict[str, str]] = []
+    for hit in hits:
+        entry = {"source": _field(hit, "source"), "title": _field(hit, "title")}
+        if entry not in sources:
+            sources.append(entry)
+    return context, sources
+
+
 class AnswerWithContext(dspy.Signature):
     """Answer the question accurately. Use the context passages when they are relevant; otherwise, or
     when there are none, answer from your own knowledge. Reply with the answer itself (a name, number,
@@ -49,21 +90,8 @@ class RetrievalGeneralExpert(dspy.Module):
         self.generate_answer = dspy.ChainOfThought(AnswerWithContext)
 
     def forward(self, question: str) -> dspy.Prediction:
-        hits: list[Any] = []
-        if self.k > 0:
-            try:
-                hits = list(self.search(question, self.k))[: self.k]
-            except Exception as exc:  # retrieval is an aid: without it the question is still answered
-                log.warning("retrieval failed (%s); answering without context", exc)
-        if self.min_similarity is not None:
-            hits = [h for h in hits if _similarity(h) is None or _similarity(h) >= self.min_similarity]
-        context = [f"{_field(h, 'title')}: {_field(h, 'text')}" for h in hits]
+        context, sources = retrieve_context(self.search, question, self.k, self.min_similarity)
         pred = self.generate_answer(context=context, question=question)
-        sources: list[dict[str, str]] = []
-        for hit in hits:
-            entry = {"source": _field(hit, "source"), "title": _field(hit, "title")}
-            if entry not in sources:
-                sources.append(entry)
         return dspy.Prediction(answer=pred.answer, reasoning=pred.reasoning, sources=sources)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RetrievalGeneralExpert:

@@ -18,10 +18,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sme_mcp.tools.errors import SmeError
 from sme_mcp.tools.files import atomic_write_text
 
 BASE = "base"
 _VERSION = re.compile(r"^v(\d+)$")
+
+
+class ProgramError(SmeError, ValueError):
+    """A program version that does not exist, or a pointer that cannot be written; the message says which."""
 
 
 class ProgramVersion(BaseModel):
@@ -152,7 +157,8 @@ class ProgramStore:
         """Makes an earlier version (or `base`, the uncompiled program) active again.
 
         Raises:
-            ValueError: No such version, or the pointer cannot be written (the message says which).
+            ProgramError: No such version, or the pointer cannot be written (the message says which); a
+                ValueError.
         """
         self._seeded(name)
         record = None
@@ -160,11 +166,11 @@ class ProgramStore:
             record = self.get(name, version)
             if record is None:
                 known = ", ".join(v.version for v in self.versions(name)) or "none"
-                raise ValueError(f"{name} has no version {version!r} (versions: {known}; or 'base')")
+                raise ProgramError(f"{name} has no version {version!r} (versions: {known}; or 'base')")
         try:
             self._point(name, version)
         except OSError as exc:
-            raise ValueError(f"cannot make {version} the active {name} program: writing {self.root / name} failed "
+            raise ProgramError(f"cannot make {version} the active {name} program: writing {self.root / name} failed "
                              f"({exc.strerror or type(exc).__name__}); check that the data dir (SME_DATA_DIR) is "
                              "writable and has space") from exc
         return record

@@ -353,7 +353,8 @@ class ExpertService:
         module = module if module is not None else self.module(domain)
         with trace.recording(stream=self.settings.lm_stream):
             pred, served = self._run(domain, lambda: module(question=question), lm)
-        answer = self._to_answer(pred, served, domain, routed_by, confidence, trace.started)
+        answer = answer_from_prediction(pred, served, domain, routed_by, confidence, trace.started,
+                                        program_version=self._versions.get(domain))
         trajectory = getattr(pred, "trajectory", None)
         if domain == "math" and trajectory and answer.verification is not None and answer.verification.method == "none":
             from sme_mcp.experts.math_check import check_against_tools
@@ -363,12 +364,6 @@ class ExpertService:
             if verification is not None:
                 answer.answer, answer.verification = checked, verification
         return answer
-
-    def _to_answer(
-        self, pred: Any, served: Served, domain: Domain, routed_by: Any, confidence: float | None, started: float
-    ) -> ExpertAnswer:
-        return answer_from_prediction(pred, served, domain, routed_by, confidence, started,
-                                      program_version=self._versions.get(domain))
 
     def describe_lm(self, role: Role) -> dict[str, Any]:
         """The LM chain of a role, for receipts: models, endpoints, temperature, token limits."""

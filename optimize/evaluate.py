@@ -18,6 +18,7 @@ from sme_mcp.optimize.receipts import environment, write_receipt
 from sme_mcp.optimize.scoring import score_item
 from sme_mcp.optimize.selection import holdout_items_that_chose
 from sme_mcp.optimize.stats import wilson_interval
+from sme_mcp.tools.errors import SmeError
 
 if TYPE_CHECKING:
     from sme_mcp.experts.service import ExpertService
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, int], None]  # (done, total, correct so far)
 
 
-class EvalCancelled(Exception):
+class EvalCancelled(SmeError):
     """The evaluation was cancelled; nothing was written, unless a partial receipt was asked for.
 
     Attributes:

@@ -24,6 +24,13 @@ class JobConflict(SmeError, RuntimeError):
     """A job for the same gold set is already running."""
 
 
+class JobNotFound(SmeError, KeyError):
+    """No job by that id: it never existed, or its record was dropped (the message says where its result is)."""
+
+    def __str__(self) -> str:  # KeyError's own quotes its argument
+        return str(self.args[0]) if self.args else ""
+
+
 class Job(BaseModel):
     id: str
     request: OptimizeRequest
@@ -113,8 +120,8 @@ class JobManager:
             log.warning("optimization job %s %s: %s", job_id, state, exc)
             self._update(job_id, state=state, error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
 
-    def _missing(self, job_id: str) -> KeyError:
-        return KeyError(f"no optimization job {job_id!r} (the server keeps running jobs and the last "
+    def _missing(self, job_id: str) -> JobNotFound:
+        return JobNotFound(f"no optimization job {job_id!r} (the server keeps running jobs and the last "
                         f"{self.keep_finished} finished ones; a finished job's result is in its receipt, see "
                         "resource receipt://index)")
 
@@ -139,7 +146,7 @@ class JobManager:
         """Returns the job once it differs from `seen` (or after `timeout`).
 
         Raises:
-            KeyError: No such job (or its record was dropped while waiting).
+            JobNotFound: No such job (or its record was dropped while waiting); a KeyError.
         """
         with self._lock:
             self._lock.wait_for(lambda: seen is None or self._jobs.get(job_id) != seen, timeout=timeout)

@@ -1,15 +1,16 @@
-"""The MCP server: expert tools plus the SymPy tools, each taking one Pydantic input model."""
+"""The MCP server: the expert tools as typed functions under the SDK's `@server.tool()`, beside the SymPy,
+document and prompt registrations.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the tools' `domain` types are built from the registry at run
+time, inside `build_server`, and the SDK reads each tool's annotations as the objects they are.
+"""
 
 import contextlib
 import functools
-import inspect
 import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,20 +20,20 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from sme_mcp.experts.answer import ExpertAnswer
 from sme_mcp.experts.answer_trace import AnswerCancelled, AnswerTrace
-from sme_mcp.experts.lm import NoBackendError
-from sme_mcp.experts.service import ExpertInfo, ExpertService, InvalidQuestion
+from sme_mcp.experts.service import ExpertInfo, ExpertService
 from sme_mcp.optimize.evaluate import EvalReport
 from sme_mcp.optimize.feedback import RateResult
-from sme_mcp.optimize.jobs import Job, JobConflict, JobManager
+from sme_mcp.optimize.jobs import Job, JobManager
 from sme_mcp.optimize.optimizer import OptimizeRequest, run_optimization
 from sme_mcp.server import tool_inputs as ti
 from sme_mcp.server.local_lm import LocalServer
+from sme_mcp.server.sympy_tools import EXACT, register_sympy_tools
+from sme_mcp.server.tool_errors import reports_errors
 from sme_mcp.tools.errors import SmeError
-from sme_mcp.tools.worker import ComputeError
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +49,6 @@ def instructions(experts: tuple[str, ...]) -> str:
 
 
 INSTRUCTIONS = instructions(("math", "code", "general"))
-EXACT = ToolAnnotations(readOnlyHint=True, openWorldHint=False, idempotentHint=True, destructiveHint=False)
-
-
-class SympyResult(BaseModel):
-    result: str = Field(description="Exact result in SymPy syntax")
-    latex: str = Field(description="The same result as LaTeX")
-    numeric: str | None = Field(default=None, description="Decimal value, when the result is a number")
 
 
 class ExpertList(BaseModel):
@@ -62,92 +56,76 @@ class ExpertList(BaseModel):
     local_lm: dict[str, Any] | None = Field(default=None, description="State of the supervised llama-server")
 
 
-def add_model_tool(
-    server: MCPServer,
-    name: str,
-    model: type[BaseModel],
-    handler: Callable[..., Awaitable[Any]],
-    returns: type,
-    description: str,
-    annotations: ToolAnnotations | None = None,
-    with_context: bool = False,
-) -> None:
-    """Registers `handler` as a tool whose flat argument schema is the fields of `model`.
-
-    With `with_context`, the handler is called as `handler(args, ctx)` with the request `Context`
-    (progress notifications); the context is not part of the schema.
-    """
-    params = [
-        inspect.Parameter(
-            field_name, inspect.Parameter.KEYWORD_ONLY,
-            # The FieldInfo carries description and constraints (max_length, ge/le) into the schema.
-            annotation=Annotated[info.annotation, info],
-            default=inspect.Parameter.empty if info.is_required() else info.default,
-        )
-        for field_name, info in model.model_fields.items()
-    ]
-    if with_context:
-        params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
-
-    async def tool(**kwargs: Any) -> Any:
-        ctx = kwargs.pop("ctx", None)
-        try:
-            args = model(**kwargs)
-            return await (handler(args, ctx) if with_context else handler(args))
-        except ToolError:
-            raise
-        except ValidationError as exc:
-            raise ToolError(f"{name}: invalid arguments: {exc.errors(include_input=False)}") from exc
-        except SmeError as exc:  # every error a user can fix says what failed and what to do: it is the message
-            raise ToolError(f"{name}: {exc}") from exc
-        except Exception as exc:  # the last net: no failure reaches the client as a bare "Error executing tool"
-            log.exception("%s failed unexpectedly", name)
-            raise ToolError(f"{name} failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}); the server is "
-                            "still running. Try again; the server log has the details.") from exc
-
-    tool.__name__ = name
-    tool.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    # The SDK finds the Context parameter through get_type_hints(), i.e. __annotations__.
-    tool.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
-    server.add_tool(tool, name=name, description=description, annotations=annotations)
-
-
 def build_server(service: ExpertService, local: LocalServer | None = None) -> MCPServer:
-    """Builds the MCP server around one `ExpertService` (shared with the CLI)."""
-    experts = service.registry.names
-    inputs = ti.ToolInputs(experts)
+    """Builds the MCP server around one `ExpertService` (shared with the CLI).
+
+    Args:
+        service: The experts, router, programs and usage log every tool answers through.
+        local: The supervised llama-server, whose state `list_experts` reports; None when disabled.
+
+    Returns:
+        The server, with every tool, resource and prompt registered.
+
+    Example:
+        >>> from mcp import Client  # doctest: +SKIP
+        >>> async with Client(build_server(ExpertService(Settings()))) as client:  # doctest: +SKIP
+        ...     (await client.call_tool("differentiate", {"expression": "x**3"})).structured_content
+        {'result': '3*x**2', 'latex': '3 x^{2}', 'numeric': None}
+    """
+    names = ti.ExpertNames(service.registry.names)
+    experts = names.experts
+    Expert, Program = names.Expert, names.Program  # noqa: N806 - types, named as types
     server = MCPServer("sme-mcp", version=VERSION, instructions=instructions(experts))
     local_status = local.status if local is not None else None
 
-    async def ask_expert(args: ti.AskExpert, ctx: Context) -> ExpertAnswer:
-        return await answer_with_progress(service, args, ctx)
+    def expert_list() -> ExpertList:
+        return ExpertList(experts=service.experts(), local_lm=local_status() if local_status else None)
 
-    add_model_tool(
-        server, "ask_expert", inputs.AskExpert, ask_expert, ExpertAnswer,
-        f"Answer a question with an expert ({', '.join(experts)}; DSPy programs on a local LM). "
+    @server.tool(
+        description=f"Answer a question with an expert ({', '.join(experts)}; DSPy programs on a local LM). "
         "Exact math requests are answered by SymPy at once; clear questions are routed without the LM. "
         "Sends progress notifications (stage, model and tool calls) at least every few seconds and stops "
         "when cancelled. Returns the answer with the domain, how it was routed, confidence, reasoning, the "
         "backend that served it, latency, tools used and its cost (LM calls, tokens, seconds per stage).",
-        ToolAnnotations(readOnlyHint=True, openWorldHint=False, destructiveHint=False),
-        with_context=True,
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False, destructiveHint=False),
     )
+    @reports_errors
+    async def ask_expert(
+        ctx: Context,
+        question: ti.Question,
+        domain: Annotated[Expert | None, Field(description="Expert to use; omit to let the router choose")] = None,
+    ) -> ExpertAnswer:
+        return await answer_with_progress(service, question, domain, ctx)
 
-    async def list_experts(args: BaseModel) -> ExpertList:
-        return ExpertList(experts=service.experts(), local_lm=local_status() if local_status else None)
-
-    add_model_tool(
-        server, "list_experts", _NoInput, list_experts, ExpertList,
-        "List the experts (and the router): description, DSPy module, active program version, holdout "
-        "score and backend chain; plus the state of the local LM server.",
-        EXACT,
+    @server.tool(
+        description="List the experts (and the router): description, DSPy module, active program version, "
+        "holdout score and backend chain; plus the state of the local LM server.",
+        annotations=EXACT,
     )
+    @reports_errors
+    async def list_experts() -> ExpertList:
+        return expert_list()
 
-    async def run_eval(args: ti.RunEval, ctx: Context) -> EvalReport:
-        from sme_mcp.optimize.evaluate import EvalCancelled
+    @server.tool(
+        description="Score the active program of an expert (or the router) on a gold set split, or on any JSONL "
+        "file in the gold-set format. Sends progress notifications per item, honours cancellation, writes a "
+        "receipt (readable as resource receipt://NAME) and returns score, Wilson 95% interval, threshold and "
+        "pass/fail.",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False,
+                                    openWorldHint=False),
+    )
+    @reports_errors
+    async def run_eval(
+        ctx: Context,
+        domain: Annotated[Program, Field(description="Expert (or the router) to score")],
+        split: ti.Split = "holdout",
+        limit: ti.Limit = None,
+        threads: ti.Threads = 1,
+        goldset_path: ti.GoldsetPath = None,
+        write_receipt: ti.WriteReceipt = True,
+    ) -> EvalReport:
         from sme_mcp.optimize.evaluate import run_eval as evaluate
-        from sme_mcp.optimize.goldsets import GoldsetError, check_client_goldset
-        from sme_mcp.tools.file_access import AccessDenied
+        from sme_mcp.optimize.goldsets import check_client_goldset
 
         token = anyio.lowlevel.current_token()
         cancel = threading.Event()
@@ -160,52 +138,51 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
         def work() -> EvalReport:
             # A client's file must resolve inside the allowed gold-set folders and pass the bounded, content-free
             # validation before the evaluation reads it (SME_CLIENT_FILES__GOLDSET_ROOTS).
-            path: Path | None = check_client_goldset(service.settings, args.goldset_path) if args.goldset_path else None
+            path: Path | None = check_client_goldset(service.settings, goldset_path) if goldset_path else None
             return evaluate(
-                service, args.domain, args.split, path=path,
-                limit=args.limit, threads=args.threads, progress=progress, cancel=cancel,
-                lm_info=local.model_info() if local is not None else None, write=args.write_receipt,
+                service, domain, split, path=path, limit=limit, threads=threads, progress=progress, cancel=cancel,
+                lm_info=local.model_info() if local is not None else None, write=write_receipt,
             )[0]
 
         try:
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
-        except (AccessDenied, GoldsetError, NoBackendError, EvalCancelled) as exc:
-            raise ToolError(str(exc)) from exc
         except OSError as exc:  # e.g. the receipts dir is not writable; never the gold set's content
             log.exception("run_eval failed")
             raise ToolError(f"run_eval failed: {exc.strerror or type(exc).__name__} ({exc.filename or 'no file'}); "
                             "check that the receipts dir (SME_RECEIPTS_DIR) is writable, or pass "
                             "write_receipt=false") from exc
-        except Exception as exc:  # never a bare "Error executing tool": say what failed and what to do
-            log.exception("run_eval failed unexpectedly")
-            raise ToolError(f"run_eval failed unexpectedly ({type(exc).__name__}); the server is still running. "
-                            "Try again, with a smaller limit; the server log has the details") from exc
         finally:
             cancel.set()  # on client cancellation the worker thread stops after its in-flight items
-
-    add_model_tool(
-        server, "run_eval", inputs.RunEval, run_eval, EvalReport,
-        "Score the active program of an expert (or the router) on a gold set split, or on any JSONL file in "
-        "the gold-set format. Sends progress notifications per item, honours cancellation, writes a receipt "
-        "(readable as resource receipt://NAME) and returns score, Wilson 95% interval, threshold and pass/fail.",
-        ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False),
-        with_context=True,
-    )
 
     jobs = JobManager(lambda req, progress, cancel: run_optimization(
         service, req, progress, cancel, lm_info=local.model_info() if local is not None else None))
 
-    async def optimize_domain(args: ti.OptimizeDomain, ctx: Context) -> Job:
-        request = OptimizeRequest(
-            goldset=args.domain, optimizer=args.optimizer, budget=args.budget, seed=args.seed,
-            train_limit=args.train_limit, dev_limit=args.dev_limit, holdout_limit=args.holdout_limit,
-            threads=args.threads, from_usage=args.from_usage,
-        )
-        try:
-            job = jobs.start(request)
-        except JobConflict as exc:
-            raise ToolError(str(exc)) from exc
-        if not args.wait:
+    @server.tool(
+        description="Improve an expert (or the router) with DSPy: compile on train, select on dev, then score the "
+        "active and the candidate program on the same holdout items. The candidate becomes active only if it "
+        "scores higher; either way a receipt records both scores with intervals and a McNemar test.",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False,
+                                    openWorldHint=False),
+    )
+    @reports_errors
+    async def optimize_domain(
+        ctx: Context,
+        domain: Annotated[Program, Field(description="Program to optimize")],
+        optimizer: ti.Optimizer = "bootstrap",
+        budget: ti.Budget = "light",
+        train_limit: ti.TrainLimit = None,
+        dev_limit: ti.DevLimit = None,
+        holdout_limit: ti.HoldoutLimit = None,
+        seed: ti.Seed = 0,
+        threads: ti.Threads = 1,
+        from_usage: ti.FromUsage = False,
+        wait: ti.Wait = True,
+    ) -> Job:
+        job = jobs.start(OptimizeRequest(
+            goldset=domain, optimizer=optimizer, budget=budget, seed=seed, train_limit=train_limit,
+            dev_limit=dev_limit, holdout_limit=holdout_limit, threads=threads, from_usage=from_usage,
+        ))
+        if not wait:
             return job
         try:
             seen: Job | None = None
@@ -223,65 +200,46 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
             raise ToolError(f"optimization job {job.id} failed: {job.error}")
         return job
 
-    add_model_tool(
-        server, "optimize_domain", inputs.OptimizeDomain, optimize_domain, Job,
-        "Improve an expert (or the router) with DSPy: compile on train, select on dev, then score the active "
-        "and the candidate program on the same holdout items. The candidate becomes active only if it scores "
-        "higher; either way a receipt records both scores with intervals and a McNemar test.",
-        ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False),
-        with_context=True,
+    @server.tool(description="State, phase, progress and (when finished) the result of an optimization job.",
+                 annotations=EXACT)
+    @reports_errors
+    async def optimization_status(job_id: ti.JobId) -> Job:
+        return jobs.get(job_id)
+
+    @server.tool(description="Cancel a running optimization job; nothing it produced is saved or promoted.",
+                 annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
+    @reports_errors
+    async def cancel_optimization(job_id: ti.JobId) -> Job:
+        return jobs.cancel(job_id)
+
+    @server.tool(description="Make an earlier compiled version (or 'base') the active program of an expert.",
+                 annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True,
+                                             openWorldHint=False))
+    @reports_errors
+    async def rollback_program(domain: Program, version: ti.Version) -> ExpertList:
+        service.programs.rollback(domain, version)
+        service.reload(domain)
+        return expert_list()
+
+    @server.tool(
+        description="Say whether an ask_expert answer was right, by its id: verdict correct or wrong, optionally "
+        "the right answer and, if the question went to the wrong expert, the right domain. A misroute refits the "
+        "router at once (no LM call, gated on the router's dev questions); confirmed and corrected answers become "
+        "train items for optimize_domain with from_usage. Everything stays in the local usage log.",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True,
+                                    openWorldHint=False),
     )
-
-    async def optimization_status(args: ti.JobId) -> Job:
-        try:
-            return jobs.get(args.job_id)
-        except KeyError as exc:
-            raise ToolError(str(exc.args[0])) from exc
-
-    add_model_tool(server, "optimization_status", ti.JobId, optimization_status, Job,
-                   "State, phase, progress and (when finished) the result of an optimization job.", EXACT)
-
-    async def cancel_optimization(args: ti.JobId) -> Job:
-        try:
-            return jobs.cancel(args.job_id)
-        except KeyError as exc:
-            raise ToolError(str(exc.args[0])) from exc
-
-    add_model_tool(server, "cancel_optimization", ti.JobId, cancel_optimization, Job,
-                   "Cancel a running optimization job; nothing it produced is saved or promoted.",
-                   ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False))
-
-    async def rollback_program(args: ti.Rollback) -> ExpertList:
-        try:
-            service.programs.rollback(args.domain, args.version)
-        except ValueError as exc:
-            raise ToolError(str(exc)) from exc
-        service.reload(args.domain)
-        return ExpertList(experts=service.experts(), local_lm=local_status() if local_status else None)
-
-    add_model_tool(server, "rollback_program", inputs.Rollback, rollback_program, ExpertList,
-                   "Make an earlier compiled version (or 'base') the active program of an expert.",
-                   ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True,
-                                   openWorldHint=False))
-
-    async def rate_answer(args: ti.RateAnswer) -> RateResult:
-        from sme_mcp.experts.usage_log import UsageError
+    @reports_errors
+    async def rate_answer(
+        id: ti.AnswerId,  # noqa: A002 - the answer's field is called id
+        verdict: Annotated[ti.Verdict, Field(description="correct or wrong")],
+        correction: ti.Correction = None,
+        domain: Annotated[Expert | None, Field(
+            description="The expert the question should have gone to, when it went to the wrong one")] = None,
+    ) -> RateResult:
         from sme_mcp.optimize.feedback import rate_answer as rate
 
-        try:
-            return await anyio.to_thread.run_sync(
-                lambda: rate(service, args.id, args.verdict, args.correction, args.domain))
-        except UsageError as exc:
-            raise ToolError(str(exc)) from exc
-
-    add_model_tool(
-        server, "rate_answer", inputs.RateAnswer, rate_answer, RateResult,
-        "Say whether an ask_expert answer was right, by its id: verdict correct or wrong, optionally the right "
-        "answer and, if the question went to the wrong expert, the right domain. A misroute refits the router at "
-        "once (no LM call, gated on the router's dev questions); confirmed and corrected answers become train "
-        "items for optimize_domain with from_usage. Everything stays in the local usage log.",
-        ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
-    )
+        return await anyio.to_thread.run_sync(lambda: rate(service, id, verdict, correction, domain))
 
     @server.resource("usage://stats", name="usage statistics", mime_type="application/json",
                      description="Questions asked per answering domain, failures, ratings, the share rated wrong, "
@@ -326,38 +284,7 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
                 raise ResourceNotFoundError(str(exc)) from exc
         raise ResourceNotFoundError(f"no receipt named {name}")
 
-    # SymPy calls wait for a worker on threads of their own, as many as the pool has workers: a queue of them
-    # never holds the threads (40, shared by anyio) that every other tool and resource runs on.
-    sympy_threads = anyio.CapacityLimiter(max(1, getattr(service.pool, "size", 2)))
-
-    def sympy_tool(op: str, model: type[BaseModel], description: str) -> None:
-        async def run(args: BaseModel) -> SympyResult:
-            try:
-                result = await anyio.to_thread.run_sync(lambda: service.pool.run(op, **args.model_dump()),
-                                                        limiter=sympy_threads)
-            except ComputeError as exc:
-                raise ToolError(str(exc)) from exc
-            except Exception as exc:  # never a bare "Error executing tool": say what failed
-                log.exception("%s failed unexpectedly", op)
-                message = f"{op} failed unexpectedly ({type(exc).__name__}); the server is still running"
-                raise ToolError(message) from exc
-            return SympyResult(**result)
-
-        add_model_tool(server, op, model, run, SympyResult, description + " Exact, via SymPy.", EXACT)
-
-    sympy_tool("evaluate", ti.Evaluate, "Evaluate an expression exactly, with its decimal value.")
-    sympy_tool("simplify", ti.Simplify, "Simplify an expression.")
-    sympy_tool("expand", ti.Expand, "Expand products and powers in an expression.")
-    sympy_tool("factor", ti.Factor, "Factor a polynomial, or an integer into primes.")
-    sympy_tool("solve", ti.Solve, "Solve an equation, a system of equations, or one inequality.")
-    sympy_tool("differentiate", ti.Differentiate, "Differentiate an expression (any order).")
-    sympy_tool("integrate", ti.Integrate, "Integrate an expression, indefinite or definite.")
-    sympy_tool("limit", ti.Limit, "Limit of an expression at a point or at infinity.")
-    sympy_tool("series", ti.Series, "Taylor/Laurent series of an expression around a point.")
-    sympy_tool("summation", ti.Summation, "Sum an expression over an index range, finite or infinite.")
-    sympy_tool("matrix_determinant", ti.MatrixInput, "Determinant of a square matrix.")
-    sympy_tool("matrix_inverse", ti.MatrixInput, "Inverse of a square matrix.")
-    sympy_tool("matrix_eigenvalues", ti.MatrixInput, "Eigenvalues of a square matrix, with multiplicities.")
+    register_sympy_tools(server, service.pool)
 
     from sme_mcp.server.prompts import register_prompts
     from sme_mcp.server.rag_tools import register_rag_tools
@@ -368,20 +295,30 @@ def build_server(service: ExpertService, local: LocalServer | None = None) -> MC
     return server
 
 
-class _NoInput(BaseModel):
-    pass
-
-
 HEARTBEAT_S = 3.0  # progress at least this often, so clients that reset their timeout on progress never fire it
 
 
-async def answer_with_progress(service: ExpertService, args: ti.AskExpert, ctx: Context | None) -> ExpertAnswer:
+async def answer_with_progress(service: ExpertService, question: str, domain: str | None,
+                               ctx: Context | None) -> ExpertAnswer:
     """Runs `service.ask` in a worker thread, sending progress until it ends, and stopping it on cancel.
 
     The first notification goes out at once, then one on every stage, model call and tool call,
     and a heartbeat every `HEARTBEAT_S` seconds with the elapsed time. When the client cancels,
     the trace's cancel flag stops the work at its next model or tool call, so an abandoned
     question does not keep the local model busy for the next one.
+
+    Args:
+        service: The service that answers.
+        question: The question, as the client sent it.
+        domain: The expert to use; None lets the router choose.
+        ctx: The request's context, for progress; None sends none.
+
+    Returns:
+        The answer.
+
+    Raises:
+        SmeError: What the user can fix (a bad question, no backend, a failed exact computation).
+        ToolError: The question was cancelled, or the expert failed unexpectedly (the message says what to do).
     """
     token = anyio.lowlevel.current_token()
     trace = AnswerTrace(progress=lambda message: from_thread(message))
@@ -410,7 +347,7 @@ async def answer_with_progress(service: ExpertService, args: ti.AskExpert, ctx: 
 
     def work() -> tuple[ExpertAnswer | None, BaseException | None]:
         try:
-            return service.ask_logged(args.question, args.domain, trace=trace, client="mcp"), None
+            return service.ask_logged(question, domain, trace=trace, client="mcp"), None
         except (Exception, AnswerCancelled) as exc:
             return None, exc
 
@@ -424,8 +361,8 @@ async def answer_with_progress(service: ExpertService, args: ti.AskExpert, ctx: 
         trace.cancel.set()  # a cancelled call stops its worker at the next model or tool call
     if answer is not None:
         return answer
-    if isinstance(failure, InvalidQuestion | NoBackendError | ComputeError):
-        raise ToolError(str(failure)) from failure
+    if isinstance(failure, SmeError):
+        raise failure
     if isinstance(failure, AnswerCancelled):
         raise ToolError("the question was cancelled") from failure
     log.error("ask_expert failed", exc_info=failure)

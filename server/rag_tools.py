@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from sme_mcp.server.tool_errors import reports_errors
 from sme_mcp.tools import doc_index
 from sme_mcp.tools.doc_index import (
     COLLECTION_NAME,
@@ -28,8 +29,9 @@ from sme_mcp.tools.doc_index import (
     DocumentIndexError,
     IngestReport,
 )
-from sme_mcp.tools.embedder import EmbedderMissing, EmbedderSettings
-from sme_mcp.tools.file_access import AccessDenied, AllowedFolders, WalkLimits
+from sme_mcp.tools.embedder import EmbedderSettings
+from sme_mcp.tools.errors import SmeError
+from sme_mcp.tools.file_access import AllowedFolders, WalkLimits
 
 if TYPE_CHECKING:
     from sme_mcp.config.settings import Settings
@@ -38,22 +40,15 @@ IndexFactory = Callable[[], DocumentIndex]
 log = logging.getLogger(__name__)
 
 
-class IngestDocuments(BaseModel):
-    collection: str = Field(
-        default=DEFAULT_COLLECTION, pattern=COLLECTION_NAME.pattern,
-        description=f"Collection to add to (created if new); '{DEFAULT_COLLECTION}' is the one the general "
-        "expert searches",
-    )
-    paths: list[Annotated[str, Field(max_length=4096)]] = Field(
-        min_length=1, max_length=1000,
-        description="Absolute paths of files or folders on the server's machine, inside the folders the server "
-        "allows; folders are read recursively. Supported: .txt .md .markdown .rst .html .htm (and .pdf when pypdf "
-        "is installed)",
-    )
-
-
-class NoInput(BaseModel):
-    pass
+Collection = Annotated[str, Field(
+    pattern=COLLECTION_NAME.pattern,
+    description=f"Collection to add to (created if new); '{DEFAULT_COLLECTION}' is the one the general expert searches",
+)]
+Paths = Annotated[list[Annotated[str, Field(max_length=4096)]], Field(
+    min_length=1, max_length=1000,
+    description="Absolute paths of files or folders on the server's machine, inside the folders the server allows; "
+    "folders are read recursively. Supported: .txt .md .markdown .rst .html .htm (and .pdf when pypdf is installed)",
+)]
 
 
 class CollectionList(BaseModel):
@@ -76,9 +71,6 @@ def register_rag_tools(server: MCPServer, index_factory: IndexFactory, allowed_r
             with its symlinks and `..` resolved, must lie inside one). Empty: clients may ingest nothing.
         walk_limits: Bounds on each call's folder walk (files, depth, seconds); default `WalkLimits()`.
     """
-    # Imported here, not at module level, so that app.py can import this module at its top.
-    from sme_mcp.server.app import add_model_tool
-
     lock = threading.Lock()
     holder: list[DocumentIndex] = []
 
@@ -99,11 +91,17 @@ def register_rag_tools(server: MCPServer, index_factory: IndexFactory, allowed_r
                             f"the folders clients may ingest from are: {folders.describe()}")
         return resolved
 
-    async def ingest_documents(args: IngestDocuments, ctx: Context) -> IngestReport:
-        try:
-            paths = check_paths(args.paths)
-        except AccessDenied as exc:
-            raise ToolError(str(exc)) from exc
+    @server.tool(
+        description="Index files and folders (text, Markdown, HTML) into a document collection for retrieval: "
+        "chunked, embedded locally and full-text indexed. Only paths inside the folders this server allows are read "
+        f"({folders.describe()}). Unchanged files are skipped, changed ones replaced; unreadable or unsupported "
+        "files are listed with the reason. Sends progress per file.",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True,
+                                    openWorldHint=False),
+    )
+    @reports_errors
+    async def ingest_documents(ctx: Context, paths: Paths, collection: Collection = DEFAULT_COLLECTION) -> IngestReport:
+        resolved = check_paths(paths)
         token = anyio.lowlevel.current_token()
         cancel = threading.Event()
 
@@ -113,32 +111,22 @@ def register_rag_tools(server: MCPServer, index_factory: IndexFactory, allowed_r
                                       token=token)
 
         def work() -> IngestReport:
-            return get_index().ingest(args.collection, paths, progress=progress, cancel=cancel, folders=folders,
+            return get_index().ingest(collection, resolved, progress=progress, cancel=cancel, folders=folders,
                                       limits=limits)
 
         try:
             return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
-        except (DocumentIndexError, EmbedderMissing) as exc:
-            raise ToolError(str(exc)) from exc
         except OSError as exc:
             raise ToolError(f"cannot write the document index: {exc.strerror or type(exc).__name__}; check that the "
                             "data directory (SME_DATA_DIR) is writable and has space") from exc
-        except Exception as exc:  # never a bare "Error executing tool": say what failed and what to do
+        except SmeError:
+            raise
+        except Exception as exc:  # what a user needs to know here: what was indexed stays indexed
             log.exception("ingest_documents failed unexpectedly")
             raise ToolError(f"ingest_documents failed unexpectedly ({type(exc).__name__}); files indexed before the "
                             "failure stay indexed. Try again; the server log has the details") from exc
         finally:
             cancel.set()  # on client cancellation the worker stops before its next file
-
-    add_model_tool(
-        server, "ingest_documents", IngestDocuments, ingest_documents, IngestReport,
-        "Index files and folders (text, Markdown, HTML) into a document collection for retrieval: chunked, "
-        "embedded locally and full-text indexed. Only paths inside the folders this server allows are read "
-        f"({folders.describe()}). Unchanged files are skipped, changed ones replaced; unreadable or unsupported "
-        "files are listed with the reason. Sends progress per file.",
-        ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
-        with_context=True,
-    )
 
     def read_collections() -> list[CollectionInfo]:
         try:
@@ -155,17 +143,13 @@ def register_rag_tools(server: MCPServer, index_factory: IndexFactory, allowed_r
                                      "under the data directory may be damaged: re-ingest the documents into a new "
                                      "collection. The server log has the details") from exc
 
-    async def list_collections(args: NoInput) -> CollectionList:
-        try:
-            return CollectionList(collections=await anyio.to_thread.run_sync(read_collections))
-        except DocumentIndexError as exc:
-            raise ToolError(str(exc)) from exc
-
-    add_model_tool(
-        server, "list_collections", NoInput, list_collections, CollectionList,
-        "List the document collections with their number of files and chunks and their embedding model.",
-        ToolAnnotations(readOnlyHint=True, openWorldHint=False, idempotentHint=True, destructiveHint=False),
+    @server.tool(
+        description="List the document collections with their number of files and chunks and their embedding model.",
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False, idempotentHint=True, destructiveHint=False),
     )
+    @reports_errors
+    async def list_collections() -> CollectionList:
+        return CollectionList(collections=await anyio.to_thread.run_sync(read_collections))
 
     @server.resource("collection://index", name="collections", mime_type="application/json",
                      description="The document collections: name, files, chunks, embedding model")

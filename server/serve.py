@@ -42,6 +42,10 @@ def serve(settings: Settings, transport: Transport = "stdio", host: str | None =
 
     The local llama-server starts loading in the background first, so `tools/list` is answered
     at once; the first LM call waits for it. On exit the llama-server and SymPy workers stop.
+
+    They live for the process, here, not in an `MCPServer(lifespan=...)`: the SDK enters a lifespan
+    once per connection on stdio and SSE (`Server.run`) and once per session manager on streamable
+    HTTP, so on SSE a lifespan would load one model per client.
     """
     local = make_local(settings)
     service = ExpertService(settings, local)

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from sme_mcp.tools.errors import SmeError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -44,7 +46,7 @@ _TOKENIZER_CONFIG = {
 _REGISTER_LOCK = threading.Lock()
 
 
-class EmbedderMissing(RuntimeError):
+class EmbedderMissing(SmeError, RuntimeError):
     """The embedding model or runtime is not installed; the message says what to install."""
 
 

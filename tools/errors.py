@@ -1,7 +1,7 @@
 """The one base class of errors a user can fix.
 
 Every error whose message says what failed and what to do derives from `SmeError`; the MCP server maps
-them to tool errors in one place (server/app.py `add_model_tool`) and the CLI prints them without a
+them to tool errors in one place (server/tool_errors.py `reports_errors`) and the CLI prints them without a
 traceback. Anything else that escapes is a bug, reported as one.
 
 Example:

@@ -15,7 +15,7 @@ import pytest
 from dspy.utils import DummyLM
 
 from sme_mcp.config.settings import Settings
-from sme_mcp.experts.answer import Verification
+from sme_mcp.experts.answer import Verification, answer_from_prediction
 from sme_mcp.experts.code_expert import VerifiedCodeExpert, code_in, is_explanation_question
 from sme_mcp.experts.code_expert import tests_from_question as parse_tests  # a name pytest does not collect
 from sme_mcp.experts.lm import Served
@@ -248,10 +248,10 @@ def test_the_service_answers_an_explanation_in_prose_and_code_with_its_verificat
     with dspy.context(lm=DummyLM([{"explanation": "It prints 4."}, code(RIGHT_SQUARE)])):
         explained = expert(question="What does this print?\n```\nprint(2 + 2)\n```")
         written = expert(question="Write square(n).\nassert square(3) == 9")
-    answer = svc._to_answer(explained, served, "code", "explicit", None, time.perf_counter())
+    answer = answer_from_prediction(explained, served, "code", "explicit", None, time.perf_counter())
     assert answer.answer.startswith("It prints 4.") and "```python" not in answer.answer
     assert answer.code is None and answer.verification.method == "none"
-    answer = svc._to_answer(written, served, "code", "explicit", None, time.perf_counter())
+    answer = answer_from_prediction(written, served, "code", "explicit", None, time.perf_counter())
     assert answer.answer.startswith(f"```python\n{RIGHT_SQUARE}\n```") and answer.code == RIGHT_SQUARE
     assert answer.verification.outcome == "passed" and answer.verification.tests_run == 1
     svc.close()

@@ -13,7 +13,7 @@ from sme_mcp.experts.registry import ExpertRegistry, ExpertSpec, RegistryError
 from sme_mcp.experts.service import ExpertService, InvalidQuestion
 from sme_mcp.optimize.goldsets import GoldItem
 from sme_mcp.optimize.scoring import score_item
-from sme_mcp.server.tool_inputs import ToolInputs
+from sme_mcp.server.tool_inputs import ExpertNames
 
 EXAMPLES = PROJECT_DIR / "experts" / "examples"
 
@@ -130,14 +130,15 @@ def test_the_router_lm_stage_may_choose_a_declared_expert_also_after_a_compiled_
     assert router.route.predict.signature.instructions.count("- bird:") == 1
 
 
-def test_tool_schemas_list_the_registry_experts():
-    inputs = ToolInputs(("math", "code", "general", "bird"))
-    ask = inputs.AskExpert.model_json_schema()["properties"]["domain"]
-    assert ask["anyOf"][0]["enum"] == ["math", "code", "general", "bird"]
-    assert inputs.RunEval.model_json_schema()["properties"]["domain"]["enum"][0] == "router"
-    assert inputs.RateAnswer(id="u-0", verdict="wrong", domain="bird").domain == "bird"
-    with pytest.raises(ValueError, match="domain"):
-        inputs.AskExpert(question="q", domain="fish")
+def test_the_domain_types_list_the_registry_experts():
+    from pydantic import TypeAdapter, ValidationError
+
+    names = ExpertNames(("math", "code", "general", "bird"))
+    assert TypeAdapter(names.Expert | None).json_schema()["anyOf"][0]["enum"] == ["math", "code", "general", "bird"]
+    assert TypeAdapter(names.Program).json_schema()["enum"][0] == "router"
+    assert TypeAdapter(names.Expert).validate_python("bird") == "bird"
+    with pytest.raises(ValidationError):
+        TypeAdapter(names.Expert).validate_python("fish")
 
 
 @pytest.mark.anyio
@@ -158,6 +159,8 @@ async def test_the_mcp_server_offers_a_declared_expert_in_its_schemas_and_list_e
             assert "bird" in [e["name"] for e in listed.structured_content["experts"]]
             refused = await client.call_tool("run_eval", {"domain": "fish"})
             assert refused.is_error and "domain" in refused.content[0].text
+            rated = await client.call_tool("rate_answer", {"id": "u-0", "verdict": "wrong", "domain": "fish"})
+            assert rated.is_error and "domain" in rated.content[0].text
     finally:
         service.close()
 
