@@ -285,6 +285,21 @@ def replicas(data: dict[str, Any]) -> str:
     ])
 
 
+def prompt_identity(data: dict[str, Any]) -> str:
+    rows = [[domain, f"{d['identical']}/{d['items']}", d["requests"], ", ".join(d["differing"]) or "–"]
+            for domain, d in data["domains"].items()]
+    a, b = data["a"], data["b"]
+    return _join([
+        f"**What the model is sent, before and after a change** (`bench/prompt_identity.py`): the first {a['limit']} "
+        "dev questions of each built-in gold set answered through the question path at two commits, with every LM "
+        "role pointed at a local endpoint that records each request and replies with well-formed canned fields; an "
+        f"item is identical when every request it made is byte for byte the same. Commits: `{a['commit']}` and "
+        f"`{b['commit']}`. It compares prompts, not answers: at temperature 0 identical prompts should give the same "
+        "answers (the router's re-run after the refactor gave the same items right and wrong).",
+        table(["gold set", "items identical", "LM requests", "items that differ"], rows),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -300,7 +315,7 @@ def section() -> str:
                          ("server_settings", server_settings), ("replicas", replicas),
                          ("startup", startup), ("sympy_latency", sympy), ("fast_path", fast_path),
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
-                         ("retrieval_gate", retrieval_gate)):
+                         ("retrieval_gate", retrieval_gate), ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")
     parts.append(scores())
