@@ -285,6 +285,22 @@ def replicas(data: dict[str, Any]) -> str:
     ])
 
 
+def grounding(data: dict[str, Any]) -> str:
+    labels = {"squad_demo": "SQuAD questions of the demo corpus (the documents answer them)",
+              "nq_open_dev": "NQ-open dev questions (the documents rarely answer them)"}
+    outcomes = ("grounded", "partial", "not_grounded", "not_in_documents")
+    rows = [[labels.get(name, name), s["n"], *(f"{s['share'][o]:.1%}" for o in outcomes),
+             s["seconds_per_question"]["p50"]] for name, s in data["sets"].items()]
+    return _join([
+        "**Grounding labels of right answers** (`bench/grounding.py`, no LM): each question retrieved as the general "
+        f"expert retrieves it (k={data['k']}, similarity floor {data['min_similarity']}), and the lexical grounding "
+        "check run on the gold answer, as if the model had answered right. It measures the check and retrieval, "
+        "not the model; a wrong answer that a passage happens to name is still labelled grounded.",
+        table(["questions", "n", *outcomes, "retrieval + check p50 s"], rows),
+        conditions(data),
+    ])
+
+
 def prompt_identity(data: dict[str, Any]) -> str:
     rows = [[domain, f"{d['identical']}/{d['items']}", d["requests"], ", ".join(d["differing"]) or "–"]
             for domain, d in data["domains"].items()]
@@ -315,7 +331,8 @@ def section() -> str:
                          ("server_settings", server_settings), ("replicas", replicas),
                          ("startup", startup), ("sympy_latency", sympy), ("fast_path", fast_path),
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
-                         ("retrieval_gate", retrieval_gate), ("prompt_identity", prompt_identity)):
+                         ("retrieval_gate", retrieval_gate), ("grounding", grounding),
+                         ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")
     parts.append(scores())

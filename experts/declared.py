@@ -176,9 +176,15 @@ def _declared_expert_class() -> type:
             first, *rest = self.outputs
             answer = str(getattr(pred, first, "") or "").strip()
             extra = [f"{name}: {getattr(pred, name, '')}" for name in rest]
+            verification = None
+            if self.retrieval is not None:
+                from sme_mcp.experts.grounding import check_grounding
+
+                verification = check_grounding(answer, inputs.get("context") or [])
             return dspy.Prediction(answer="\n".join([answer, *extra]) if extra else answer,
                                    reasoning=getattr(pred, "reasoning", None),
-                                   trajectory=getattr(pred, "trajectory", None), sources=sources)
+                                   trajectory=getattr(pred, "trajectory", None), sources=sources,
+                                   verification=verification)
 
     return DeclaredExpert
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import dspy
 
+from sme_mcp.experts.grounding import check_grounding
+
 log = logging.getLogger(__name__)
 
 # A search takes (question, k) and returns hits with `text`, `source` and `title` (attributes or keys),
@@ -70,8 +72,9 @@ class AnswerWithContext(dspy.Signature):
 class RetrievalGeneralExpert(dspy.Module):
     """Retrieve-then-answer: the top `k` passages of `search` feed a ChainOfThought.
 
-    The prediction carries `answer`, `reasoning` and `sources`: the distinct `{"source", "title"}`
-    of the passages shown to the model, in rank order (empty when nothing relevant was retrieved).
+    The prediction carries `answer`, `reasoning`, `sources` (the distinct `{"source", "title"}` of the
+    passages shown to the model, in rank order; empty when nothing relevant was retrieved) and
+    `verification`: whether the answer is in those passages (experts/grounding.py, no LM call).
 
     Args:
         search: Returns the best hits for a question; a failing search is logged and treated as no hits.
@@ -92,7 +95,8 @@ class RetrievalGeneralExpert(dspy.Module):
     def forward(self, question: str) -> dspy.Prediction:
         context, sources = retrieve_context(self.search, question, self.k, self.min_similarity)
         pred = self.generate_answer(context=context, question=question)
-        return dspy.Prediction(answer=pred.answer, reasoning=pred.reasoning, sources=sources)
+        return dspy.Prediction(answer=pred.answer, reasoning=pred.reasoning, sources=sources,
+                               verification=check_grounding(str(pred.answer or ""), context))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RetrievalGeneralExpert:
         # Optimizers deep-copy programs; the search holds open index handles and locks, so copies share it.
