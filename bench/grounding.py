@@ -59,7 +59,7 @@ def run(out: Path) -> dict[str, Any]:
                 started = time.perf_counter()
                 context, _ = retrieve_context(service.search_documents, item["question"], settings.retrieval_k,
                                               settings.retrieval_min_similarity)
-                check = check_grounding(str(gold), context)
+                check = check_grounding(str(gold), context, item["question"])
                 seconds.append(time.perf_counter() - started)
                 counts[check["outcome"]] += 1
                 if len(examples) < 5 and (check["outcome"] == "grounded") == (name == "nq_open_dev"):

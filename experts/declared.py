@@ -180,7 +180,7 @@ def _declared_expert_class() -> type:
             if self.retrieval is not None:
                 from sme_mcp.experts.grounding import check_grounding
 
-                verification = check_grounding(answer, inputs.get("context") or [])
+                verification = check_grounding(answer, inputs.get("context") or [], question)
             return dspy.Prediction(answer="\n".join([answer, *extra]) if extra else answer,
                                    reasoning=getattr(pred, "reasoning", None),
                                    trajectory=getattr(pred, "trajectory", None), sources=sources,

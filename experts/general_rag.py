@@ -96,7 +96,7 @@ class RetrievalGeneralExpert(dspy.Module):
         context, sources = retrieve_context(self.search, question, self.k, self.min_similarity)
         pred = self.generate_answer(context=context, question=question)
         return dspy.Prediction(answer=pred.answer, reasoning=pred.reasoning, sources=sources,
-                               verification=check_grounding(str(pred.answer or ""), context))
+                               verification=check_grounding(str(pred.answer or ""), context, question))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RetrievalGeneralExpert:
         # Optimizers deep-copy programs; the search holds open index handles and locks, so copies share it.

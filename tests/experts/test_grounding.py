@@ -19,9 +19,18 @@ MVP = "NFL MVP: Cam Newton of the Carolina Panthers was named the league's Most 
 
 
 def test_an_answer_named_in_a_passage_is_grounded_and_the_check_says_it_is_lexical():
-    out = check_grounding("the Denver Broncos", [MVP, SUPER_BOWL])
+    out = check_grounding("the Denver Broncos", [MVP, SUPER_BOWL], "Which AFC champion won the title?")
     assert out["outcome"] == "grounded" and out["details"] == ["Super Bowl 50"]
     assert "lexical" in out["checked"] and out["method"] == "grounding"
+
+
+def test_an_answer_named_only_in_a_sentence_about_something_else_is_partial():
+    victoria = ("Victoria: Victoria is a state in the south-east of Australia. Melbourne is its capital and "
+                "largest city.")
+    out = check_grounding("Melbourne", [victoria], "What is the seat of government of the Commonwealth?")
+    assert out["outcome"] == "partial" and "no sentence" in out["checked"]
+    # One shared word is enough for a lexical check: it cannot tell a state's capital from the nation's.
+    assert check_grounding("Melbourne", [victoria], "What is the capital of Australia?")["outcome"] == "grounded"
 
 
 def test_no_passage_shown_means_not_in_your_documents():
@@ -30,7 +39,7 @@ def test_no_passage_shown_means_not_in_your_documents():
 
 
 def test_an_answer_absent_from_the_passages_is_not_grounded():
-    out = check_grounding("Peyton Manning", [SUPER_BOWL])
+    out = check_grounding("Peyton Manning", [SUPER_BOWL], "Who was the Broncos' quarterback?")
     assert out["outcome"] == "not_grounded" and out["details"] == ["Super Bowl 50"]
     assert "own knowledge" in out["checked"]
 
@@ -53,8 +62,9 @@ def test_the_general_expert_reports_its_grounding_in_the_answer(tmp_path: Path) 
                   {"reasoning": "I recall.", "answer": "Canberra"}])
     expert = RetrievalGeneralExpert(lambda q, k: hits if "Super Bowl" in q else [], k=3, min_similarity=0.35)
     with dspy.context(lm=lm):
-        grounded = expert(question="Which team won Super Bowl 50?")
+        grounded = expert(question="Which team won Super Bowl 50, defeating the Panthers?")
         closed_book = expert(question="What is the capital of Australia?")
+    assert "defeating the Panthers" in str(lm.history[0]["messages"])
     served = Served(label="local", model="test.gguf")
     answer = answer_from_prediction(grounded, served, "general", "explicit", None, 0.0)
     assert answer.verification.method == "grounding" and answer.verification.outcome == "grounded"
