@@ -7,6 +7,7 @@ with size and time bounds and never evaluates client text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -64,7 +65,8 @@ def register_sympy_tools(server: MCPServer, pool: SympyWorkerPool) -> None:
         result = await anyio.to_thread.run_sync(lambda: pool.run(op, **arguments), limiter=threads)
         return SympyResult(**result)
 
-    def exact(description: str):  # noqa: ANN202 - the SDK's decorator, with the SymPy tools' annotations
+    def exact(description: str) -> Callable[[Any], Any]:
+        """The SDK's `@server.tool()`, with the SymPy tools' annotations."""
         return server.tool(description=description + " Exact, via SymPy.", annotations=EXACT)
 
     @exact("Evaluate an expression exactly, with its decimal value.")
