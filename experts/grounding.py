@@ -76,8 +76,7 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
     if not context:
         return result("not_in_documents", "no passage from your documents was close enough to the question to be "
                       "shown to the model: the answer is its own knowledge, not from your documents", [])
-    words = _words(answer)
-    content = [w for w in words if w not in _STOP] or words
+    content = _content(answer) or _words(answer)  # an answer of stop words only is looked for as it is
     if not content:
         return result("unchecked", "the answer has no words to look for in the passages", [])
     phrase = " ".join(content)
@@ -85,14 +84,15 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
     named_in, best, best_title = "", 0.0, ""
     for passage in context:
         title, _, text = passage.partition(": ")
-        if not _has_phrase(_content(passage), phrase):
-            share = len(set(content) & set(_content(passage))) / len(set(content))
+        passage_words = _content(passage)
+        if not _has_phrase(passage_words, phrase):
+            share = len(set(content) & set(passage_words)) / len(set(content))
             if share > best:
                 best, best_title = share, title
             continue
         named_in = named_in or title
-        sentences = [title, *_SENTENCE.split(text)]
-        if not asked or any(_has_phrase(_content(x), phrase) and asked & set(_content(x)) for x in sentences):
+        sentences = [_content(x) for x in (title, *_SENTENCE.split(text))]
+        if not asked or any(_has_phrase(words, phrase) and asked & set(words) for words in sentences):
             return result("grounded", f"the answer appears in the passage '{title}', in a sentence that shares words "
                           "with the question (a lexical check: it does not prove the sentence answers the question)",
                           [title])
