@@ -291,12 +291,27 @@ def grounding(data: dict[str, Any]) -> str:
     outcomes = ("grounded", "partial", "not_grounded", "not_in_documents")
     rows = [[labels.get(name, name), s["n"], *(f"{s['share'][o]:.1%}" for o in outcomes),
              s["seconds_per_question"]["p50"]] for name, s in data["sets"].items()]
+    squad = data["sets"].get("squad_demo", {})
+    wrong_rows = []
+    if "distractors_answer_absent" in squad:
+        for key, label in (("tune", "tune (the rule was chosen here)"), ("report", "report")):
+            gold, near = squad["halves"][key], squad["distractors"][key]
+            absent = squad["distractors_answer_absent"][key]
+            wrong_rows.append([label, f"{gold['share']['grounded']:.1%} of {gold['n']}",
+                               f"{near['share']['grounded']:.1%} of {near['n']}",
+                               f"{absent['share']['grounded']:.1%} of {absent['n']}"])
     return _join([
-        "**Grounding labels of right answers** (`bench/grounding.py`, no LM): each question retrieved as the general "
-        f"expert retrieves it (k={data['k']}, similarity floor {data['min_similarity']}), and the lexical grounding "
-        "check run on the gold answer, as if the model had answered right. It measures the check and retrieval, "
-        "not the model; a wrong answer that a passage happens to name is still labelled grounded.",
+        "**Grounding labels** (`bench/grounding.py`, no LM): each question retrieved as the general expert retrieves "
+        f"it (k={data['k']}, similarity floor {data['min_similarity']}), and the lexical grounding check run on the "
+        "gold answer, as if the model had answered right. It measures the check and retrieval, not the model.",
         table(["questions", "n", *outcomes, "retrieval + check p50 s"], rows),
+        "Right against wrong: on each half of the SQuAD questions (split by a hash of the id), the share labelled "
+        "`grounded` of the gold answers and of wrong answers of the same shape taken from the passages (another "
+        "number or name, from the sentence sharing most words with the question), drawn from all the passages shown "
+        "(often the very sentence that holds the right answer) and with the passages naming the right answer "
+        "removed (the documents do not say). Lower is better for the wrong ones." if wrong_rows else "",
+        table(["half", "gold answers grounded", "wrong answers grounded", "wrong answers grounded, answer absent"],
+              wrong_rows) if wrong_rows else "",
         conditions(data),
     ])
 
