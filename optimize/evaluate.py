@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from sme_mcp.experts.answer import Verification
 from sme_mcp.experts.answer_trace import AnswerCancelled, AnswerCost, AnswerTrace
 from sme_mcp.experts.lm import NoBackendError
 from sme_mcp.experts.registry import ROUTER
@@ -48,6 +49,18 @@ class ItemResult(BaseModel):
     routed_by: str | None = Field(default=None, description="How the router decided (router gold set)")
     cost: AnswerCost | None = Field(default=None, description="LM calls, tokens and seconds per stage")
     deployment: str | None = Field(default=None, description="The LM deployment (e.g. a local replica) that served it")
+    verification: Verification | None = Field(
+        default=None, description="What the expert checked before answering (tests run, check, grounding) and how "
+        "that came out, as the user saw it",
+    )
+
+
+class OutcomeTally(BaseModel):
+    """How the items whose verification came out one way were scored: does the label mean anything?"""
+
+    n: int
+    correct: int
+    seconds_p50: float | None = Field(default=None, description="Median seconds the verification took")
 
 
 class EvalReport(BaseModel):
@@ -70,7 +83,35 @@ class EvalReport(BaseModel):
     wall_s: float
     complete: bool = Field(default=True, description="False: stopped early; n of `planned` items were scored")
     planned: int | None = Field(default=None, description="Items the run was asked to score")
+    verification: dict[str, OutcomeTally] | None = Field(
+        default=None, description="Per verification outcome (e.g. passed, failed, grounded), the items with it and "
+        "how many were right; None when the expert reports no verification",
+    )
     receipt: str | None = None
+
+
+def tally_verification(results: list[ItemResult]) -> dict[str, OutcomeTally] | None:
+    """Items per verification outcome, how many of them were right, and the median seconds the check took.
+
+    Example:
+        >>> from sme_mcp.experts.answer import Verification
+        >>> v = Verification(method="tests", outcome="passed", checked="ran 2 tests", seconds=0.5)
+        >>> items = [ItemResult(id="a", correct=True, latency_s=1.0, prediction="x", verification=v),
+        ...          ItemResult(id="b", correct=False, latency_s=1.0, prediction="y")]
+        >>> tally_verification(items)["passed"].correct, sorted(tally_verification(items))
+        (1, ['none', 'passed'])
+    """
+    groups: dict[str, list[ItemResult]] = {}
+    for r in results:
+        groups.setdefault(r.verification.outcome if r.verification else "none", []).append(r)
+    if set(groups) == {"none"}:
+        return None
+    tallies = {}
+    for outcome, group in sorted(groups.items()):
+        seconds = sorted(r.verification.seconds for r in group if r.verification and r.verification.seconds is not None)
+        tallies[outcome] = OutcomeTally(n=len(group), correct=sum(r.correct for r in group),
+                                        seconds_p50=seconds[len(seconds) // 2] if seconds else None)
+    return tallies
 
 
 def _expert_settings(service: ExpertService, goldset: str) -> dict[str, Any]:
@@ -166,7 +207,8 @@ def run_eval(
                 else:
                     answer = service.ask(question, goldset, trace=trace)
                     pred = dspy.Prediction(answer=answer.answer, code=answer.code, cost=answer.cost,
-                                           deployment=getattr(answer, "deployment", None))
+                                           deployment=getattr(answer, "deployment", None),
+                                           verification=getattr(answer, "verification", None))
             except NoBackendError as exc:
                 fatal.append(exc)
                 cancel.set()
@@ -191,6 +233,7 @@ def run_eval(
             latency_s=round(float(getattr(pred, "latency_s", 0.0)), 3), prediction=_prediction_text(goldset, pred),
             detail=error or (scored.detail if scored else None), routed_by=getattr(pred, "routed_by", None),
             cost=getattr(pred, "cost", None), deployment=getattr(pred, "deployment", None),
+            verification=getattr(pred, "verification", None),
         )
         with lock:
             results[item.id] = result
@@ -233,6 +276,7 @@ def run_eval(
         lm={**service.describe_lm(goldset), **(lm_info or {})},
         program_version=program_version, started_at=started,
         wall_s=round(time.perf_counter() - t0, 2), complete=complete, planned=len(items),
+        verification=tally_verification(ordered),
     )
     if write:
         payload = {

@@ -76,6 +76,10 @@ async def test_run_eval_reports_interval_progress_and_writes_a_readable_receipt(
     assert body["packages"]["dspy"] and body["git_commit"]
     assert report["receipt"] in json.loads(listing.contents[0].text)
     assert json.loads(receipt.contents[0].text)["report"]["correct"] == 3
+    # Each item keeps the verification its user saw, and the report says how right each outcome was.
+    assert all(i["verification"]["method"] == "exact" for i in body["items"])
+    outcomes = {o: (t["n"], t["correct"]) for o, t in report["verification"].items()}
+    assert sum(n for n, _ in outcomes.values()) == 4 and sum(c for _, c in outcomes.values()) == 3
 
 
 @pytest.mark.anyio
@@ -170,3 +174,4 @@ def test_an_errored_general_item_counts_as_f1_zero_in_mean_f1(tmp_path):
     assert by_id["g1"].f1 == 0.0 and not by_id["g1"].correct and "RuntimeError" in by_id["g1"].detail
     assert report.n == 2 and report.correct == 1
     assert report.mean_f1 == 0.5  # was 1.0: the errored item was left out of the mean
+    assert report.verification is None  # neither answer said what it checked
