@@ -124,11 +124,13 @@ def retrieve_all(contexts: Path | None) -> tuple[dict[str, Any], dict[str, list[
             for item in items:
                 started = time.perf_counter()
                 item["context"], _ = retrieve_context(service.search_documents, item["question"],
-                                                      settings.retrieval_k, settings.retrieval_min_similarity)
+                                                      settings.retrieval_k, settings.retrieval_min_similarity,
+                                                      settings.retrieval_pool)
                 item["retrieval_s"] = time.perf_counter() - started
     finally:
         service.close()
-    retrieval = {"k": settings.retrieval_k, "min_similarity": settings.retrieval_min_similarity}
+    retrieval = {"k": settings.retrieval_k, "min_similarity": settings.retrieval_min_similarity,
+                 "pool": settings.retrieval_pool}
     if contexts is not None:
         contexts.write_text(json.dumps({"settings": retrieval, "sets": sets}))
     return retrieval, sets

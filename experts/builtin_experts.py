@@ -41,13 +41,15 @@ def _general(service: ExpertService) -> dspy.Module:
     from sme_mcp.experts.general_rag import RetrievalGeneralExpert
 
     return RetrievalGeneralExpert(service.search_documents, k=service.settings.retrieval_k,
-                                  min_similarity=service.settings.retrieval_min_similarity)
+                                  min_similarity=service.settings.retrieval_min_similarity,
+                                  pool=service.settings.retrieval_pool)
 
 
 def _general_settings(service: ExpertService) -> dict[str, Any]:
     settings = service.settings
     found: dict[str, Any] = {"retrieval_k": settings.retrieval_k,
-                             "retrieval_min_similarity": settings.retrieval_min_similarity}
+                             "retrieval_min_similarity": settings.retrieval_min_similarity,
+                             "retrieval_pool": settings.retrieval_pool}
     try:
         info = next((c for c in service.documents.collections() if c.name == "general"), None)
         found["collection"] = info.model_dump() if info is not None else None

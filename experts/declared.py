@@ -156,6 +156,7 @@ def _declared_expert_class() -> type:
             self.retrieval = decl.retrieval
             self._search = service.documents.search if decl.retrieval is not None else None
             self._min_similarity = service.settings.retrieval_min_similarity
+            self._pool = service.settings.retrieval_pool
             if decl.module == "predict":
                 self.program = dspy.Predict(signature)
             elif decl.module == "chain_of_thought":
@@ -171,7 +172,8 @@ def _declared_expert_class() -> type:
 
                 collection, search = self.retrieval.collection, self._search
                 inputs["context"], sources = retrieve_context(
-                    lambda q, k: search(collection, q, k), question, self.retrieval.k, self._min_similarity)
+                    lambda q, k: search(collection, q, k), question, self.retrieval.k, self._min_similarity,
+                    self._pool)
             pred = self.program(**inputs)
             first, *rest = self.outputs
             answer = str(getattr(pred, first, "") or "").strip()

@@ -18,20 +18,23 @@ log = logging.getLogger(__name__)
 Search = Callable[[str, int], Sequence[Any]]
 
 
-def retrieve_context(search: Search, question: str, k: int,
-                     min_similarity: float | None = None) -> tuple[list[str], list[dict[str, str]]]:
+def retrieve_context(search: Search, question: str, k: int, min_similarity: float | None = None,
+                     pool: int = 0) -> tuple[list[str], list[dict[str, str]]]:
     """The passages to show the model for `question`, and the distinct sources they came from.
 
     Retrieval is an aid: a failing search is logged and treated as no hits, so the question is still
     answered. Hits with a `similarity` below `min_similarity` are dropped (a small model given
-    off-topic passages answers worse than with none).
+    off-topic passages answers worse than with none). With a `pool` larger than `k`, that many hits
+    are searched and the best `k` of them shown, in `experts.rerank.fused_order`.
 
     Args:
         search: Returns the best hits for a question: `text`, `source`, `title` and optionally
             `similarity`, as attributes or keys.
         question: The question.
-        k: Passages to retrieve; 0 retrieves nothing.
+        k: Passages to show; 0 retrieves nothing.
         min_similarity: The floor of a hit's similarity; None keeps every hit.
+        pool: Hits to search before reordering (the `retrieval_pool` setting); `k` or less: the
+            search's own order.
 
     Returns:
         `("title: text"` per kept hit, in rank order; the distinct `{"source", "title"}` of those hits`)`.
@@ -45,11 +48,17 @@ def retrieve_context(search: Search, question: str, k: int,
     hits: list[Any] = []
     if k > 0:
         try:
-            hits = list(search(question, k))[:k]
+            hits = list(search(question, max(k, pool)))[: max(k, pool)]
         except Exception as exc:  # retrieval is an aid: without it the question is still answered
             log.warning("retrieval failed (%s); answering without context", exc)
     if min_similarity is not None:
         hits = [h for h in hits if _similarity(h) is None or _similarity(h) >= min_similarity]  # type: ignore[operator]
+    if pool > k and len(hits) > 1:
+        from sme_mcp.experts.rerank import fused_order
+
+        order = fused_order(question, [f"{_field(h, 'title')}: {_field(h, 'text')}" for h in hits])
+        hits = [hits[i] for i in order]
+    hits = hits[:k]
     context = [f"{_field(h, 'title')}: {_field(h, 'text')}" for h in hits]
     sources: list[dict[str, str]] = []
     for hit in hits:
@@ -81,19 +90,21 @@ class RetrievalGeneralExpert(dspy.Module):
         k: Passages to retrieve; 0 answers closed-book.
         min_similarity: Hits with a `similarity` (query-passage cosine) below this are dropped: a small
             model given off-topic passages answers worse than with none.
+        pool: Hits searched before the best `k` are chosen (see `retrieve_context`).
     """
 
-    def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None) -> None:
+    def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None, pool: int = 0) -> None:
         super().__init__()
         self.search = search
         self.k = k
         self.min_similarity = min_similarity
+        self.pool = pool
         # Not named `respond` like GeneralExpert's predictor: DSPy loads saved signatures by field position,
         # so a GeneralExpert program would load silently mislabelled; a new name makes that a KeyError.
         self.generate_answer = dspy.ChainOfThought(AnswerWithContext)
 
     def forward(self, question: str) -> dspy.Prediction:
-        context, sources = retrieve_context(self.search, question, self.k, self.min_similarity)
+        context, sources = retrieve_context(self.search, question, self.k, self.min_similarity, self.pool)
         pred = self.generate_answer(context=context, question=question)
         return dspy.Prediction(answer=pred.answer, reasoning=pred.reasoning, sources=sources,
                                verification=check_grounding(str(pred.answer or ""), context, question))

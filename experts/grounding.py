@@ -83,6 +83,41 @@ def _support(asked: set[str], windows: list[set[str]]) -> list[float]:
     return [sum(weight[q] for q in asked if holds[q][i]) / total for i in range(n)]
 
 
+def _sentences(context: list[str]) -> tuple[list[tuple[int, str, list[str]]], list[set[str]]]:
+    """Each passage's title and sentences as (passage index, title, words), and each one's window: its words,
+    the previous sentence's and the title's (a sentence often names its subject only by "he" or "it")."""
+    sentences: list[tuple[int, str, list[str]]] = []
+    windows: list[set[str]] = []
+    for i, passage in enumerate(context):
+        title, _, text = passage.partition(": ")
+        title_words, previous = _content(title), set()
+        sentences.append((i, title, title_words))
+        windows.append(set(title_words))
+        for sentence in _SENTENCE.split(text):
+            words = _content(sentence)
+            sentences.append((i, title, words))
+            windows.append(set(words) | previous | set(title_words))
+            previous = set(words)
+    return sentences, windows
+
+
+def passage_support(question: str, context: list[str]) -> list[float]:
+    """For each passage, how much of the question its best sentence covers (0 to 1, rarity-weighted as in
+    `check_grounding`): a ranking of passages by whether one of their sentences is about what is asked.
+
+    Example:
+        >>> passage_support("Who won Super Bowl 50?", ["Broncos: The Broncos won Super Bowl 50.",
+        ...                                             "Panthers: The Panthers lost in 2016."])
+        [1.0, 0.0]
+    """
+    asked = set(_content(question)) - _QUESTION_WORDS
+    sentences, windows = _sentences(context)
+    best = [0.0] * len(context)
+    for (i, _, _), share in zip(sentences, _support(asked, windows), strict=True):
+        best[i] = max(best[i], share)
+    return best
+
+
 def check_grounding(answer: str, context: list[str], question: str = "") -> dict[str, Any]:
     """The `Verification` (as a dict) of a general answer against the passages shown to the model.
 
@@ -121,11 +156,9 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
         return result("unchecked", "the answer has no words to look for in the passages", [])
     phrase = " ".join(content)
     asked = set(_content(question)) - _QUESTION_WORDS - set(content)
-    sentences: list[tuple[str, list[str]]] = []  # (title, the sentence's words)
-    windows: list[set[str]] = []
     named_in, best, best_title = "", 0.0, ""
     for passage in context:
-        title, _, text = passage.partition(": ")
+        title = passage.partition(": ")[0]
         passage_words = _content(passage)
         if _has_phrase(passage_words, phrase):
             named_in = named_in or title
@@ -133,16 +166,9 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
             share = len(set(content) & set(passage_words)) / len(set(content))
             if share > best:
                 best, best_title = share, title
-        title_words, previous = _content(title), set()
-        sentences.append((title, title_words))
-        windows.append(set(title_words))
-        for sentence in _SENTENCE.split(text):
-            words = _content(sentence)
-            sentences.append((title, words))
-            windows.append(set(words) | previous | set(title_words))
-            previous = set(words)
+    sentences, windows = _sentences(context)
     support = _support(asked, windows)
-    covered = [(share, title) for (title, words), share in zip(sentences, support, strict=True)
+    covered = [(share, title) for (_, title, words), share in zip(sentences, support, strict=True)
                if _has_phrase(words, phrase)]
     if covered:
         share, title = max(covered, key=lambda c: c[0])
