@@ -331,6 +331,27 @@ def prompt_identity(data: dict[str, Any]) -> str:
     ])
 
 
+def retrieval_rerank(data: dict[str, Any]) -> str:
+    ks = (1, 2, 3, 4, 5)
+    in_pool = f"recall@pool{data['pool']}"
+    rows = [[name, *(f"{v['tune'][f'recall@{k}']:.3f} / {v['report'][f'recall@{k}']:.3f}" for k in ks),
+             f"{v['report'][in_pool]:.3f}", v["seconds_per_question"]["p50"]]
+            for name, v in data["variants"].items()]
+    chosen = data["chosen_on_tune"]
+    return _join([
+        f"**Is the supporting passage among those shown?** (`bench/retrieval_rerank.py`, no LM): the "
+        f"{data['questions']} SQuAD questions of the demo corpus searched in the data dir's collection with a pool of "
+        f"{data['pool']} hits (similarity floor {data['min_similarity']}); a hit supports a question when it comes "
+        "from its article and holds a gold answer. Recall@k on the tune / report halves, per order of the pool: the "
+        "search's (`hybrid`), by how much of the question a passage's best sentence covers (`lexical`), the two "
+        "fused by reciprocal rank (`fused`), each also with the query cut to its content words (`+rewritten`). "
+        f"Chosen on the tune half by recall@{data['k']}: `{chosen['variant']}`, which the general expert uses.",
+        table(["order", *(f"recall@{k}" for k in ks), f"in the pool of {data['pool']} (report)",
+               "search + order p50 s"], rows),
+        conditions(data),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -346,7 +367,8 @@ def section() -> str:
                          ("server_settings", server_settings), ("replicas", replicas),
                          ("startup", startup), ("sympy_latency", sympy), ("fast_path", fast_path),
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
-                         ("retrieval_gate", retrieval_gate), ("grounding", grounding),
+                         ("retrieval_gate", retrieval_gate), ("retrieval_rerank", retrieval_rerank),
+                         ("grounding", grounding),
                          ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")
