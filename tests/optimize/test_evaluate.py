@@ -98,7 +98,8 @@ def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
     from sme_mcp.optimize.evaluate import _expert_settings
 
     found = _expert_settings(service, "general")
-    assert found == {"retrieval_k": 3, "retrieval_min_similarity": 0.35, "collection": None}  # nothing ingested
+    assert found == {"retrieval_k": 3, "retrieval_min_similarity": 0.35, "retrieval_pool": 10,
+                     "collection": None}  # nothing ingested
     assert _expert_settings(service, "code") == {}
 
 
