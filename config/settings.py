@@ -95,10 +95,11 @@ class LocalServerSettings(BaseModel):
     binary: Path | None = Field(default=None, description="llama-server path; default: the embedded build")
     model_path: Path | None = Field(default=None, description="GGUF file; default: the embedded model")
     # Generation leaves one core for this process and its SymPy workers; prompt reading uses them all.
-    # bench/server_settings.py on 2 cores (bench/results/server_settings.json): -t 2 generated 16.8 tok/s idle
-    # but collapsed to 4.8 beside a busy neighbour (5.3 with --poll 0); -t 1 -tb 2 generated 10.7 idle and
-    # 9.3 busy, and read prompts as fast as -t 2 (51.5 vs 49.7 tok/s idle). DSPy calls read far more
-    # tokens than they write, so -t 1 -tb 2 is the default.
+    # bench/server_settings.py on 2 cores (bench/results/server_settings.json, 2026-12-02, idle blocks on an idle
+    # machine): -t 2 decoded 9.1 tok/s idle but 3.3 beside a busy neighbour (--poll 0: 9.4 / 3.1); -t 1 -tb 2
+    # decoded 5.4 idle and 5.1 busy, and read prompts as fast as -t 2 idle (31.7 vs 32.6 tok/s). Neither setting
+    # is best in both cases: -t 2 answers 1.7x faster on an idle machine and 1.6x slower beside a busy one. The
+    # default keeps the one that never collapses; SME_LOCAL__THREADS=2 takes the idle speed.
     threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
     threads_batch: int | None = Field(
         default_factory=lambda: os.cpu_count() or 2,
