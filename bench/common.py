@@ -88,14 +88,19 @@ def summary(values: list[float], digits: int = 2) -> dict[str, Any]:
     }
 
 
-def write_result(name: str, body: dict[str, Any]) -> Path:
-    """Writes `bench/results/<name>.json` atomically (a reader never sees half a file)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def write_json(path: Path, body: dict[str, Any]) -> Path:
+    """Writes `body` to `path` atomically (a reader never sees half a file) and says so on stderr."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
     tmp.replace(path)
+    print(f"wrote {path}", file=sys.stderr)
     return path
+
+
+def write_result(name: str, body: dict[str, Any]) -> Path:
+    """Writes `bench/results/<name>.json` atomically."""
+    return write_json(RESULTS / f"{name}.json", body)
 
 
 def print_table(headers: list[str], rows: list[list[Any]]) -> None:

@@ -39,7 +39,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, conditions, finish, summary
+from common import REPO, RESULTS, conditions, finish, summary, write_json
 
 OUTCOMES = ("grounded", "partial", "not_grounded", "not_in_documents", "unchecked")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,.]*\d(?![\w])|(?<![\w.])\d(?![\w.])")
@@ -192,9 +192,7 @@ def run(out: Path, contexts: Path | None = None) -> dict[str, Any]:
                       f"({entry['distractors'][key]['n']}), with the answer's passages removed {absent_share} "
                       f"({entry['distractors_answer_absent'][key]['n']})", file=sys.stderr)
     result["conditions"] = finish(cond)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}", file=sys.stderr)
+    write_json(out, result)
     return result
 
 

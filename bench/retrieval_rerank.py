@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, conditions, finish, summary
+from common import REPO, RESULTS, conditions, finish, summary, write_json
 from grounding import half
 
 KS = (1, 2, 3, 4, 5)
@@ -116,9 +116,7 @@ def run(pool: int, out: Path) -> dict[str, Any]:
         print(f"{name:20} tune/report {row}", file=sys.stderr)
     print(f"chosen on tune (recall@{k}): {chosen}", file=sys.stderr)
     result["conditions"] = finish(cond)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {out}", file=sys.stderr)
+    write_json(out, result)
     return result
 
 
