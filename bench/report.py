@@ -194,6 +194,8 @@ def user_questions(data: dict[str, Any]) -> str:
     per_domain = [[d, f"{v['correct']}/{v['n']}", v["latency_s"]["p50"], v["latency_s"]["p95"], v["latency_s"]["max"]]
                   for d, v in data["routed"]["summary"]["by_domain"].items()]
     how = ", ".join(f"{k} {v}" for k, v in data["routed"]["summary"]["routed_by"].items())
+    tally = data["routed"]["summary"].get("verification") or {}
+    checked = [[outcome, v["n"], f"{v['correct']}/{v['n']}", v["seconds"]["p50"]] for outcome, v in tally.items()]
     floor = data.get("floor")
     floor_text = (f" The floor, the same questions sent once straight to the supervised llama-server (no "
                   f"program, no retrieval, up to 256 tokens): p50 {floor['latency_s']['p50']} s, p95 "
@@ -208,6 +210,8 @@ def user_questions(data: dict[str, Any]) -> str:
                "first progress (max) s", "longest progress gap s", "LM calls", "prompt tokens evaluated",
                "prompt tokens cached", "tokens generated"], rows),
         table(["domain", "correct", "p50 s", "p95 s", "max s"], per_domain),
+        "What each answer said it had checked (`verification`), and how often it was right:" if checked else "",
+        table(["verification", "answers", "correct", "check p50 s"], checked) if checked else "",
         f"<sub>Routed by: {how}.</sub>",
         conditions(data),
     ])

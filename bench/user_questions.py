@@ -103,6 +103,7 @@ async def ask_all(url: str, questions: list[dict[str, Any]], with_domain: bool) 
             gaps = [b - a for a, b in zip([0.0, *marks], [*marks, latency], strict=True)]
             ok, why = check(q, answer)
             cost = (answer or {}).get("cost") or {}
+            verification = (answer or {}).get("verification") or {}
             rows.append({
                 "id": q["id"], "question": q["question"], "expected_domain": q["domain"],
                 "domain": (answer or {}).get("domain"), "routed_by": (answer or {}).get("routed_by"),
@@ -112,6 +113,8 @@ async def ask_all(url: str, questions: list[dict[str, Any]], with_domain: bool) 
                 "prompt_tokens_evaluated": cost.get("prompt_tokens_evaluated"),
                 "prompt_tokens_cached": cost.get("prompt_tokens_cached"),
                 "completion_tokens": cost.get("completion_tokens"), "stages": cost.get("stages"),
+                "verification": {k: verification.get(k) for k in ("method", "outcome", "seconds")} if verification
+                else None,
                 "answer": ((answer or {}).get("answer") or "")[:300],
             })
             r = rows[-1]
@@ -158,7 +161,26 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "completion_tokens": summary([r["completion_tokens"] or 0 for r in rows]),
         "routed_by": {k: sum(r["routed_by"] == k for r in rows) for k in sorted({str(r["routed_by"]) for r in rows})},
         "by_domain": by_domain,
+        "verification": verification_tally(rows),
     }
+
+
+def verification_tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per verification outcome the user saw: answers, how many were right, and the seconds the check took.
+
+    Example:
+        >>> rows = [{"correct": True, "verification": {"method": "tests", "outcome": "passed", "seconds": 2.0}},
+        ...         {"correct": False, "verification": None}]
+        >>> verification_tally(rows)["passed"]["correct"], verification_tally(rows)["none"]["n"]
+        (1, 1)
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r.get("verification") or {}).get("outcome") or "none", []).append(r)
+    return {outcome: {"n": len(part), "correct": sum(r["correct"] for r in part),
+                      "seconds": summary([v["seconds"] for r in part
+                                          if (v := r.get("verification") or {}).get("seconds") is not None])}
+            for outcome, part in sorted(groups.items())}
 
 
 def main() -> None:
