@@ -132,6 +132,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Scores a gold set; exits 1 when the score is below the configured threshold (the eval gate)."""
     import signal
@@ -144,8 +148,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     progress = TerminalProgress(f"eval {args.domain}/{args.split}")
-    # SIGTERM (a job runner's stop) ends the run like Ctrl-C: the items scored so far are kept.
-    previous = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    # SIGTERM (a job runner's stop) ends the run like Ctrl-C: the items scored so far are kept. The handler
+    # raises KeyboardInterrupt itself: re-sending SIGINT did nothing where SIGINT is ignored, as it is for every
+    # command a shell starts in the background (`cmd &`, nohup, most job runners).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with _running(settings) as (service, local):
             report, _ = run_eval(

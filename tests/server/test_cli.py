@@ -170,3 +170,68 @@ def test_cli_ingest_reads_any_path_the_user_names_unlike_the_mcp_tool(tmp_path):
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert [Path(p).name for p in report["added"]] == ["note.md"] and report["walk_limit"] is None
+
+
+@pytest.fixture
+def endless_lm():
+    """An OpenAI-compatible endpoint that streams one token a second for two minutes; sets `asked` on a request."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    asked = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            asked.set()
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            chunk = json.dumps({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+                                "choices": [{"index": 0, "delta": {"content": "tok "}, "finish_reason": None}]})
+            try:
+                for _ in range(120):
+                    self.wfile.write(f"data: {chunk}\n\n".encode())
+                    self.wfile.flush()
+                    time.sleep(1)
+            except OSError:  # the client went away
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", asked
+    server.shutdown()
+
+
+def test_sigterm_stops_an_eval_mid_answer_even_where_sigint_is_ignored(tmp_path, endless_lm):
+    # A command started in the background (`cmd &`, nohup, a job runner) has SIGINT ignored: stopping it with
+    # SIGTERM once re-sent SIGINT to itself, which did nothing, and the run went on for minutes.
+    import signal
+    import time
+
+    url, asked = endless_lm
+    chain = json.dumps([{"model": "openai/fake-model", "api_base": url, "api_key_env": "SME_TEST_FAKE_KEY"}])
+    gold = tmp_path / "g.jsonl"
+    gold.write_text(json.dumps({"id": "g0", "domain": "general", "question": "Who wrote Hamlet?",
+                                "answer": "Shakespeare", "answers": ["Shakespeare"]}) + "\n")
+    env = {**os.environ, "SME_DATA_DIR": str(tmp_path / "data"), "SME_RECEIPTS_DIR": str(tmp_path / "receipts"),
+           "SME_LOCAL__ENABLED": "false", "SME_LM_CACHE": "false", "SME_RETRIEVAL_K": "0",
+           "SME_TEST_FAKE_KEY": "x", "SME_GENERAL__CHAIN": chain}
+    proc = subprocess.Popen([SME_MCP, "eval", "--domain", "general", "--goldset", str(gold)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert asked.wait(60), "the eval never called the model"
+        time.sleep(1)
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert time.monotonic() - stopped < 10
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "cancelled" in err and "Traceback" not in err, err[-2000:]
