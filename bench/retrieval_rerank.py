@@ -33,24 +33,22 @@ from grounding import half
 KS = (1, 2, 3, 4, 5)
 
 
-def _text(hit: Any, name: str) -> str:
-    value = hit.get(name) if isinstance(hit, dict) else getattr(hit, name, "")
-    return str(value or "")
-
-
 def supports(hit: Any, title: str, answers: list[str]) -> bool:
     """Whether a hit comes from the question's article and holds one of its answers."""
-    same_article = _text(hit, "title").replace(" ", "_").lower().startswith(title.lower())
-    return same_article and any(a.lower() in _text(hit, "text").lower() for a in answers)
+    from sme_mcp.experts.general_rag import _field
+
+    same_article = _field(hit, "title").replace(" ", "_").lower().startswith(title.lower())
+    return same_article and any(a.lower() in _field(hit, "text").lower() for a in answers)
 
 
 def orders(question: str, hits: list[Any]) -> dict[str, list[int]]:
     """The pool's indices in each order: the search's, by lexical support, and the two fused (the order
     `retrieve_context` uses when the pool is larger than k)."""
+    from sme_mcp.experts.general_rag import _field
     from sme_mcp.experts.grounding import passage_support
     from sme_mcp.experts.rerank import fused_order
 
-    context = [f"{_text(h, 'title')}: {_text(h, 'text')}" for h in hits]
+    context = [f"{_field(h, 'title')}: {_field(h, 'text')}" for h in hits]
     support = passage_support(question, context)
     hybrid = list(range(len(hits)))
     lexical = sorted(hybrid, key=lambda i: (-support[i], i))
