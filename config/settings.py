@@ -216,6 +216,10 @@ class Settings(BaseSettings):
         default=2, ge=0, le=5, description="Times the code expert may repair code that failed its tests in the "
         "sandbox (each repair is one LM call; the expert makes at most 4 calls per question)",
     )
+    code_reasoning: bool = Field(
+        default=True, description="Whether the code expert reasons step by step before writing or repairing code "
+        "(ChainOfThought); false: it writes the code at once (Predict), with far fewer tokens to wait for",
+    )
     lm_stream: bool = Field(
         default=True, description="Stream the LM calls an answer waits for: the model's tokens go out as progress, "
         "and a cancelled question stops the generation at once; false: one response per call (a cancel then stops "

@@ -34,7 +34,8 @@ def _math(service: ExpertService) -> dspy.Module:
 def _code(service: ExpertService) -> dspy.Module:
     from sme_mcp.experts.code_expert import VerifiedCodeExpert
 
-    return VerifiedCodeExpert(repair_attempts=service.settings.code_repair_attempts)
+    return VerifiedCodeExpert(repair_attempts=service.settings.code_repair_attempts,
+                              reasoning=service.settings.code_reasoning)
 
 
 def _general(service: ExpertService) -> dspy.Module:
@@ -71,9 +72,11 @@ def register_builtin_experts(registry: ExpertRegistry) -> None:
     registry.register(ExpertSpec(
         name="code", description="Writes Python code and runs it against the question's tests (or its own quick "
                                  "checks) in the sandbox, repairing failures; explains code, showing its real output",
-        module="VerifiedCodeExpert: ChainOfThought(WriteCode) + sandbox tests + ChainOfThought(RepairCode), "
-               "Predict(WriteChecks), Predict(ExplainCode)",
+        module="VerifiedCodeExpert: WriteCode + sandbox tests + RepairCode (ChainOfThought, or Predict when "
+               "code_reasoning is off), Predict(WriteChecks), Predict(ExplainCode)",
         build=_code, metric="code_tests", threshold=0.3,
+        settings_for_receipt=lambda service: {"code_repair_attempts": service.settings.code_repair_attempts,
+                                              "code_reasoning": service.settings.code_reasoning},
     ))
     registry.register(ExpertSpec(
         name="general", description="Facts, definitions and everything else, grounded in the 'general' document "

@@ -345,6 +345,8 @@ class VerifiedCodeExpert(dspy.Module):
         alternative: Whether to sample a fresh write when repairs stall.
         max_lm_calls: Upper bound on LM calls per question.
         timeout_s: Wall-clock limit of each sandboxed run.
+        reasoning: Whether `write` and `repair` reason step by step before the code (ChainOfThought) or
+            write it at once (Predict); the `code_reasoning` setting.
 
     Example:
         >>> expert = VerifiedCodeExpert(repair_attempts=2)
@@ -355,10 +357,15 @@ class VerifiedCodeExpert(dspy.Module):
     """
 
     def __init__(self, repair_attempts: int = 2, alternative: bool = True, max_lm_calls: int = MAX_LM_CALLS,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, reasoning: bool = True) -> None:
         super().__init__()
-        self.write = dspy.ChainOfThought(WriteCode)  # same name and signature as CodeExpert's: its programs load
-        self.repair = dspy.ChainOfThought(RepairCode)
+        # With reasoning, `write` has CodeExpert's name and shape (ChainOfThought(WriteCode)): its programs load.
+        # Without, the model writes the code straight away: on this hardware the reasoning is most of the tokens
+        # an answer waits for (bench/code_verify.py measures both).
+        make = dspy.ChainOfThought if reasoning else dspy.Predict
+        self.write = make(WriteCode)
+        self.repair = make(RepairCode)
+        self.reasoning = reasoning
         self.write_checks = dspy.Predict(WriteChecks)
         self.explain = dspy.Predict(ExplainCode)
         self.repair_attempts = repair_attempts
