@@ -101,6 +101,22 @@ def test_a_passing_first_answer_costs_one_call() -> None:
     assert pred.verification.outcome == "passed" and "best of" not in pred.verification.checked
 
 
+def test_without_reasoning_the_model_is_asked_for_the_code_at_once_and_still_repairs(tmp_path: Path) -> None:
+    svc = ExpertService(Settings(data_dir=tmp_path, code_reasoning=False), local=None)
+    expert = svc.build_module("code")
+    svc.close()
+    assert isinstance(expert, VerifiedCodeExpert) and not expert.reasoning
+    answers = [{"code": WRONG_SQUARE, "explanation": "Doubles."}, {"code": RIGHT_SQUARE, "explanation": "Squares."}]
+    pred, lm = ask(expert, "Write a function square(n).\nassert square(3) == 9", answers)
+
+    assert pred.code == RIGHT_SQUARE and [a["kind"] for a in pred.attempts] == ["write", "repair"]
+    assert pred.reasoning is None and pred.verification.outcome == "passed"
+    for call in range(2):  # neither prompt asks for reasoning first
+        assert "reasoning" not in prompt(lm, call) and "[[ ## code ## ]]" in prompt(lm, call)
+    with_reasoning = ask(VerifiedCodeExpert(), "Write square(n).\nassert square(3) == 9", [code(RIGHT_SQUARE)])[1]
+    assert "[[ ## reasoning ## ]]" in prompt(with_reasoning, 0)
+
+
 def test_the_version_that_passed_most_tests_is_returned_when_none_passes() -> None:
     question = "Write f(n).\nassert f(1) == 1\nassert f(2) == 4\nassert f(3) == 9"
     one = "def f(n):\n    return n"  # passes f(1)
