@@ -243,6 +243,16 @@ class Settings(BaseSettings):
         "how much of the question their best sentence covers (fused with the search's order); retrieval_k or "
         "less: the search's own order",
     )
+    # bench/results/context_window.json: how many SQuAD answers each cut leaves in the passages, and how much it
+    # shortens them. Off until an LM run shows the cut keeps the general expert's exact match.
+    retrieval_keep_sentences: int = Field(
+        default=0, ge=0, le=20, description="Sentences shown per passage: the ones covering most of the question, "
+        "each with retrieval_sentence_window neighbours either side (the model reads less, so answers sooner); "
+        "0: whole passages",
+    )
+    retrieval_sentence_window: int = Field(
+        default=1, ge=0, le=5, description="Sentences shown before and after each of the retrieval_keep_sentences",
+    )
     goldsets_dir: Path = GOLDSETS_DIR
     receipts_dir: Path = Field(
         # In a checkout the repository's receipts/ is the project's record; an installed wheel must never write

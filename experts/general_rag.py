@@ -19,13 +19,15 @@ Search = Callable[[str, int], Sequence[Any]]
 
 
 def retrieve_context(search: Search, question: str, k: int, min_similarity: float | None = None,
-                     pool: int = 0) -> tuple[list[str], list[dict[str, str]]]:
+                     pool: int = 0, keep_sentences: int = 0,
+                     sentence_window: int = 1) -> tuple[list[str], list[dict[str, str]]]:
     """The passages to show the model for `question`, and the distinct sources they came from.
 
     Retrieval is an aid: a failing search is logged and treated as no hits, so the question is still
     answered. Hits with a `similarity` below `min_similarity` are dropped (a small model given
     off-topic passages answers worse than with none). With a `pool` larger than `k`, that many hits
-    are searched and the best `k` of them shown, in `experts.rerank.fused_order`.
+    are searched and the best `k` of them shown, in `experts.rerank.fused_order`. With `keep_sentences`,
+    each passage is cut to its sentences about the question (`experts.context_window.sentence_window`).
 
     Args:
         search: Returns the best hits for a question: `text`, `source`, `title` and optionally
@@ -35,6 +37,9 @@ def retrieve_context(search: Search, question: str, k: int, min_similarity: floa
         min_similarity: The floor of a hit's similarity; None keeps every hit.
         pool: Hits to search before reordering (the `retrieval_pool` setting); `k` or less: the
             search's own order.
+        keep_sentences: Best sentences kept per passage (the `retrieval_keep_sentences` setting); 0: whole
+            passages.
+        sentence_window: Sentences kept either side of each of those (`retrieval_sentence_window`).
 
     Returns:
         `("title: text"` per kept hit, in rank order; the distinct `{"source", "title"}` of those hits`)`.
@@ -60,6 +65,10 @@ def retrieve_context(search: Search, question: str, k: int, min_similarity: floa
         hits = [hits[i] for i in order]
     hits = hits[:k]
     context = [f"{_field(h, 'title')}: {_field(h, 'text')}" for h in hits]
+    if keep_sentences > 0:
+        from sme_mcp.experts.context_window import sentence_window as cut
+
+        context = cut(question, context, keep=keep_sentences, window=sentence_window)
     sources: list[dict[str, str]] = []
     for hit in hits:
         entry = {"source": _field(hit, "source"), "title": _field(hit, "title")}
@@ -91,20 +100,26 @@ class RetrievalGeneralExpert(dspy.Module):
         min_similarity: Hits with a `similarity` (query-passage cosine) below this are dropped: a small
             model given off-topic passages answers worse than with none.
         pool: Hits searched before the best `k` are chosen (see `retrieve_context`).
+        keep_sentences: Best sentences shown per passage; 0: whole passages (see `retrieve_context`).
+        sentence_window: Sentences shown either side of each of those.
     """
 
-    def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None, pool: int = 0) -> None:
+    def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None, pool: int = 0,
+                 keep_sentences: int = 0, sentence_window: int = 1) -> None:
         super().__init__()
         self.search = search
         self.k = k
         self.min_similarity = min_similarity
         self.pool = pool
+        self.keep_sentences = keep_sentences
+        self.sentence_window = sentence_window
         # Not named `respond` like GeneralExpert's predictor: DSPy loads saved signatures by field position,
         # so a GeneralExpert program would load silently mislabelled; a new name makes that a KeyError.
         self.generate_answer = dspy.ChainOfThought(AnswerWithContext)
 
     def forward(self, question: str) -> dspy.Prediction:
-        context, sources = retrieve_context(self.search, question, self.k, self.min_similarity, self.pool)
+        context, sources = retrieve_context(self.search, question, self.k, self.min_similarity, self.pool,
+                                            self.keep_sentences, self.sentence_window)
         pred = self.generate_answer(context=context, question=question)
         return dspy.Prediction(answer=pred.answer, reasoning=pred.reasoning, sources=sources,
                                verification=check_grounding(str(pred.answer or ""), context, question))
