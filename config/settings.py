@@ -216,6 +216,9 @@ class Settings(BaseSettings):
         default=2, ge=0, le=5, description="Times the code expert may repair code that failed its tests in the "
         "sandbox (each repair is one LM call; the expert makes at most 4 calls per question)",
     )
+    # On the first 10 code dev items, with verification: reasoning on 5/10 (bench/results/code_verify.json), off 3/10
+    # (receipts/eval-code-dev-20261202T032355Z.json), and off was not much faster per item (more items needed
+    # repairs): reasoning stays on.
     code_reasoning: bool = Field(
         default=True, description="Whether the code expert reasons step by step before writing or repairing code "
         "(ChainOfThought); false: it writes the code at once (Predict), with far fewer tokens to wait for",
