@@ -138,7 +138,7 @@ def _comparable(r: dict, newest: dict, ids: set[str]) -> bool:
     return (r["report"]["program_version"] == newest["report"]["program_version"]
             and r["report"]["lm"].get("model_file") == newest["report"]["lm"].get("model_file")
             and r.get("git_commit") != newest.get("git_commit") and r["report"].get("complete", True)
-            and ids <= {i["id"] for i in r["items"]})
+            and ids <= {i["id"] for i in r.get("items", [])})
 
 
 def across_commits(receipts: list[dict]) -> list[str]:
@@ -160,7 +160,7 @@ def across_commits(receipts: list[dict]) -> list[str]:
         if len(runs) < 2:
             continue
         newest = runs[-1]
-        ids = {i["id"] for i in newest["items"]}
+        ids = {i["id"] for i in newest.get("items", [])}
         earlier = [r for r in runs[:-1] if _comparable(r, newest, ids)]
         if not ids or not earlier:
             continue
