@@ -120,6 +120,18 @@ def passage_support(question: str, context: list[str]) -> list[float]:
     return best
 
 
+def repeats_question(answer: str, question: str) -> bool:
+    """Whether every word of the answer (stop words aside) is a word of the question: "What river is larger than
+    the Rhine?" answered "The Rhine". A small model answers so when the passages do not say.
+
+    Example:
+        >>> repeats_question("The Rhine", "What river is larger than the Rhine?"), repeats_question("Danube", "Rhine?")
+        (True, False)
+    """
+    content = _content(answer) or _words(answer)
+    return bool(content) and bool(question) and set(content) <= set(_content(question))
+
+
 def check_grounding(answer: str, context: list[str], question: str = "") -> dict[str, Any]:
     """The `Verification` (as a dict) of a general answer against the passages shown to the model.
 
@@ -158,7 +170,7 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
     content = _content(answer) or _words(answer)  # an answer of stop words only is looked for as it is
     if not content:
         return result("unchecked", "the answer has no words to look for in the passages", [])
-    if question and set(content) <= set(_content(question)):
+    if repeats_question(answer, question):
         return result("not_grounded", f"the answer only repeats words of the question ('{answer.strip()[:80]}'): it "
                       "names nothing a passage could support as the answer", [])
     phrase = " ".join(content)
