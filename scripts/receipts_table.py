@@ -92,6 +92,12 @@ def _shown_evals(evals: list[dict]) -> list[dict]:
     return sorted(shown, key=lambda r: r["created_at"])
 
 
+def _holdout_runs(receipts: list[dict], goldset: str) -> list[dict]:
+    """The gold set's holdout evaluations, oldest first."""
+    return sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == goldset
+                   and r["report"]["split"] == "holdout"), key=lambda r: r["created_at"])
+
+
 def paired(receipts: list[dict]) -> list[str]:
     """Base against each compiled version on the same holdout items that chose nothing.
 
@@ -106,9 +112,7 @@ def paired(receipts: list[dict]) -> list[str]:
              "McNemar p |", "|---|---|---|---|---|---|---|---|---|---|"]
     rows = 0
     for name in goldsets(receipts):
-        runs = sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
-                       and r["report"]["split"] == "holdout" and "excluded" in r
-                       and r["report"].get("complete", True)), key=lambda r: r["created_at"])
+        runs = [r for r in _holdout_runs(receipts, name) if "excluded" in r and r["report"].get("complete", True)]
         newest: dict[str, dict] = {}
         for r in runs:
             if r["report"]["program_version"] is not None:
@@ -155,8 +159,7 @@ def across_commits(receipts: list[dict]) -> list[str]:
              "McNemar p |", "|---|---|---|---|---|---|---|---|---|---|"]
     rows = 0
     for name in goldsets(receipts):
-        runs = sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
-                       and r["report"]["split"] == "holdout"), key=lambda r: r["created_at"])
+        runs = _holdout_runs(receipts, name)
         if len(runs) < 2:
             continue
         newest = runs[-1]
