@@ -356,6 +356,23 @@ def retrieval_rerank(data: dict[str, Any]) -> str:
     ])
 
 
+def context_window(data: dict[str, Any]) -> str:
+    rows = [[name, f"{c['tune']['answer_shown']:.3f} / {c['report']['answer_shown']:.3f}",
+             f"{c['tune']['kept_when_whole_had_it']:.3f} / {c['report']['kept_when_whole_had_it']:.3f}",
+             f"{c['report']['chars']['mean']:.0f}"] for name, c in data["cuts"].items()]
+    chosen = data["chosen_on_tune"]
+    return _join([
+        f"**How much of the passages can be cut?** (`bench/context_window.py`, no LM): the {data['questions']} SQuAD "
+        "questions of the demo corpus with the passages the general expert is shown, each passage cut to its `keep` "
+        "sentences covering most of the question and `window` sentences either side (`experts/context_window.py`). "
+        "Share of questions whose gold answer is still shown, and among those whose whole passages showed it, on the "
+        f"tune / report halves; characters shown (report). Chosen on the tune half ({chosen['by']}): "
+        f"`{chosen['cut']}`. The expert shows whole passages until an LM run measures the cut's exact match.",
+        table(["cut", "answer shown", "kept when whole had it", "characters shown"], rows),
+        conditions(data),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -372,7 +389,7 @@ def section() -> str:
                          ("startup", startup), ("sympy_latency", sympy), ("fast_path", fast_path),
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
                          ("retrieval_gate", retrieval_gate), ("retrieval_rerank", retrieval_rerank),
-                         ("grounding", grounding),
+                         ("context_window", context_window), ("grounding", grounding),
                          ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")

@@ -216,6 +216,9 @@ class Settings(BaseSettings):
         default=2, ge=0, le=5, description="Times the code expert may repair code that failed its tests in the "
         "sandbox (each repair is one LM call; the expert makes at most 4 calls per question)",
     )
+    # On the first 10 code dev items, with verification: reasoning on 5/10 (bench/results/code_verify.json), off 3/10
+    # (receipts/eval-code-dev-20261202T032355Z.json), and off was not much faster per item (more items needed
+    # repairs): reasoning stays on.
     code_reasoning: bool = Field(
         default=True, description="Whether the code expert reasons step by step before writing or repairing code "
         "(ChainOfThought); false: it writes the code at once (Predict), with far fewer tokens to wait for",
@@ -242,6 +245,20 @@ class Settings(BaseSettings):
         default=10, ge=0, le=50, description="Hits searched before the best retrieval_k are shown, reordered by "
         "how much of the question their best sentence covers (fused with the search's order); retrieval_k or "
         "less: the search's own order",
+    )
+    # bench/results/context_window.json: how many SQuAD answers each cut leaves in the passages, and how much it
+    # shortens them. Off until an LM run shows the cut keeps the general expert's exact match.
+    general_retry_echo: bool = Field(
+        default=True, description="Ask the general expert once more when its answer only repeats words of the "
+        "question (one more LM call for those answers)",
+    )
+    retrieval_keep_sentences: int = Field(
+        default=0, ge=0, le=20, description="Sentences shown per passage: the ones covering most of the question, "
+        "each with retrieval_sentence_window neighbours either side (the model reads less, so answers sooner); "
+        "0: whole passages",
+    )
+    retrieval_sentence_window: int = Field(
+        default=1, ge=0, le=5, description="Sentences shown before and after each of the retrieval_keep_sentences",
     )
     goldsets_dir: Path = GOLDSETS_DIR
     receipts_dir: Path = Field(

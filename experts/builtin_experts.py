@@ -43,14 +43,20 @@ def _general(service: ExpertService) -> dspy.Module:
 
     return RetrievalGeneralExpert(service.search_documents, k=service.settings.retrieval_k,
                                   min_similarity=service.settings.retrieval_min_similarity,
-                                  pool=service.settings.retrieval_pool)
+                                  pool=service.settings.retrieval_pool,
+                                  keep_sentences=service.settings.retrieval_keep_sentences,
+                                  sentence_window=service.settings.retrieval_sentence_window,
+                                  retry_echo=service.settings.general_retry_echo)
 
 
 def _general_settings(service: ExpertService) -> dict[str, Any]:
     settings = service.settings
     found: dict[str, Any] = {"retrieval_k": settings.retrieval_k,
                              "retrieval_min_similarity": settings.retrieval_min_similarity,
-                             "retrieval_pool": settings.retrieval_pool}
+                             "retrieval_pool": settings.retrieval_pool,
+                             "retrieval_keep_sentences": settings.retrieval_keep_sentences,
+                             "retrieval_sentence_window": settings.retrieval_sentence_window,
+                             "general_retry_echo": settings.general_retry_echo}
     try:
         info = next((c for c in service.documents.collections() if c.name == "general"), None)
         found["collection"] = info.model_dump() if info is not None else None

@@ -157,6 +157,7 @@ def _declared_expert_class() -> type:
             self._search = service.documents.search if decl.retrieval is not None else None
             self._min_similarity = service.settings.retrieval_min_similarity
             self._pool = service.settings.retrieval_pool
+            self._cut = (service.settings.retrieval_keep_sentences, service.settings.retrieval_sentence_window)
             if decl.module == "predict":
                 self.program = dspy.Predict(signature)
             elif decl.module == "chain_of_thought":
@@ -173,7 +174,7 @@ def _declared_expert_class() -> type:
                 collection, search = self.retrieval.collection, self._search
                 inputs["context"], sources = retrieve_context(
                     lambda q, k: search(collection, q, k), question, self.retrieval.k, self._min_similarity,
-                    self._pool)
+                    self._pool, *self._cut)
             pred = self.program(**inputs)
             first, *rest = self.outputs
             answer = str(getattr(pred, first, "") or "").strip()

@@ -9,7 +9,7 @@ from typing import Any
 
 import dspy
 
-from sme_mcp.experts.grounding import check_grounding
+from sme_mcp.experts.grounding import check_grounding, repeats_question
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +19,15 @@ Search = Callable[[str, int], Sequence[Any]]
 
 
 def retrieve_context(search: Search, question: str, k: int, min_similarity: float | None = None,
-                     pool: int = 0) -> tuple[list[str], list[dict[str, str]]]:
+                     pool: int = 0, keep_sentences: int = 0,
+                     sentence_window: int = 1) -> tuple[list[str], list[dict[str, str]]]:
     """The passages to show the model for `question`, and the distinct sources they came from.
 
     Retrieval is an aid: a failing search is logged and treated as no hits, so the question is still
     answered. Hits with a `similarity` below `min_similarity` are dropped (a small model given
     off-topic passages answers worse than with none). With a `pool` larger than `k`, that many hits
-    are searched and the best `k` of them shown, in `experts.rerank.fused_order`.
+    are searched and the best `k` of them shown, in `experts.rerank.fused_order`. With `keep_sentences`,
+    each passage is cut to its sentences about the question (`experts.context_window.sentence_window`).
 
     Args:
         search: Returns the best hits for a question: `text`, `source`, `title` and optionally
@@ -35,6 +37,9 @@ def retrieve_context(search: Search, question: str, k: int, min_similarity: floa
         min_similarity: The floor of a hit's similarity; None keeps every hit.
         pool: Hits to search before reordering (the `retrieval_pool` setting); `k` or less: the
             search's own order.
+        keep_sentences: Best sentences kept per passage (the `retrieval_keep_sentences` setting); 0: whole
+            passages.
+        sentence_window: Sentences kept either side of each of those (`retrieval_sentence_window`).
 
     Returns:
         `("title: text"` per kept hit, in rank order; the distinct `{"source", "title"}` of those hits`)`.
@@ -60,6 +65,10 @@ def retrieve_context(search: Search, question: str, k: int, min_similarity: floa
         hits = [hits[i] for i in order]
     hits = hits[:k]
     context = [f"{_field(h, 'title')}: {_field(h, 'text')}" for h in hits]
+    if keep_sentences > 0:
+        from sme_mcp.experts.context_window import sentence_window as cut
+
+        context = cut(question, context, keep=keep_sentences, window=sentence_window)
     sources: list[dict[str, str]] = []
     for hit in hits:
         entry = {"source": _field(hit, "source"), "title": _field(hit, "title")}
@@ -78,12 +87,25 @@ class AnswerWithContext(dspy.Signature):
     answer: str = dspy.OutputField(desc="the answer only, e.g. 'Real Madrid' or '1969'")
 
 
+class AnswerAgain(dspy.Signature):
+    """The first answer only repeated words of the question, so it answers nothing. Read the context passages
+    again and answer the question with what they say, or from your own knowledge when they do not say. Reply
+    with the answer itself (a name, number, date or short phrase), not a full sentence."""
+
+    context: list[str] = dspy.InputField(desc="retrieved passages, possibly irrelevant; may be empty")
+    question: str = dspy.InputField()
+    rejected_answer: str = dspy.InputField(desc="the first answer, which only repeated the question")
+    answer: str = dspy.OutputField(desc="the answer only, e.g. 'Real Madrid' or '1969'")
+
+
 class RetrievalGeneralExpert(dspy.Module):
     """Retrieve-then-answer: the top `k` passages of `search` feed a ChainOfThought.
 
     The prediction carries `answer`, `reasoning`, `sources` (the distinct `{"source", "title"}` of the
     passages shown to the model, in rank order; empty when nothing relevant was retrieved) and
-    `verification`: whether the answer is in those passages (experts/grounding.py, no LM call).
+    `verification`: whether the answer is in those passages (experts/grounding.py, no LM call). An answer
+    that only repeats words of the question is asked for once more (`answer_again`, told what was rejected)
+    when `retry_echo` is on; the second answer is kept unless it repeats the question too.
 
     Args:
         search: Returns the best hits for a question; a failing search is logged and treated as no hits.
@@ -91,23 +113,37 @@ class RetrievalGeneralExpert(dspy.Module):
         min_similarity: Hits with a `similarity` (query-passage cosine) below this are dropped: a small
             model given off-topic passages answers worse than with none.
         pool: Hits searched before the best `k` are chosen (see `retrieve_context`).
+        keep_sentences: Best sentences shown per passage; 0: whole passages (see `retrieve_context`).
+        sentence_window: Sentences shown either side of each of those.
+        retry_echo: Ask once more when the answer only repeats the question (the `general_retry_echo` setting).
     """
 
-    def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None, pool: int = 0) -> None:
+    def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None, pool: int = 0,
+                 keep_sentences: int = 0, sentence_window: int = 1, retry_echo: bool = True) -> None:
         super().__init__()
         self.search = search
         self.k = k
         self.min_similarity = min_similarity
         self.pool = pool
+        self.keep_sentences = keep_sentences
+        self.sentence_window = sentence_window
+        self.retry_echo = retry_echo
         # Not named `respond` like GeneralExpert's predictor: DSPy loads saved signatures by field position,
         # so a GeneralExpert program would load silently mislabelled; a new name makes that a KeyError.
         self.generate_answer = dspy.ChainOfThought(AnswerWithContext)
+        self.answer_again = dspy.ChainOfThought(AnswerAgain)
 
     def forward(self, question: str) -> dspy.Prediction:
-        context, sources = retrieve_context(self.search, question, self.k, self.min_similarity, self.pool)
+        context, sources = retrieve_context(self.search, question, self.k, self.min_similarity, self.pool,
+                                            self.keep_sentences, self.sentence_window)
         pred = self.generate_answer(context=context, question=question)
-        return dspy.Prediction(answer=pred.answer, reasoning=pred.reasoning, sources=sources,
-                               verification=check_grounding(str(pred.answer or ""), context, question))
+        answer, reasoning = str(pred.answer or ""), pred.reasoning
+        if self.retry_echo and repeats_question(answer, question):
+            again = self.answer_again(context=context, question=question, rejected_answer=answer)
+            if not repeats_question(str(again.answer or ""), question):
+                answer, reasoning = str(again.answer or ""), again.reasoning
+        return dspy.Prediction(answer=answer, reasoning=reasoning, sources=sources,
+                               verification=check_grounding(answer, context, question))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RetrievalGeneralExpert:
         # Optimizers deep-copy programs; the search holds open index handles and locks, so copies share it.

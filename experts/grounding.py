@@ -13,7 +13,9 @@ The check costs no LM call. It looks for the answer's words in each passage show
 - the answer is in a passage but in no sentence that covers the question (a passage on Victoria
   names Melbourne; the question asked for Australia's capital), or most of its words are in one
   passage: `partial`;
-- otherwise `not_grounded`: passages were shown, but the answer is not in them.
+- otherwise `not_grounded`: passages were shown, but the answer is not in them, or it only repeats
+  words of the question ("What river is larger than the Rhine?" answered "The Rhine"), which a small
+  model does when the passages do not say; a sentence naming it proves nothing.
 
 How well this separates right answers from wrong ones is measured by bench/grounding.py (gold
 answers against wrong answers of the same shape taken from the passages), where `SUPPORT` was chosen
@@ -118,6 +120,18 @@ def passage_support(question: str, context: list[str]) -> list[float]:
     return best
 
 
+def repeats_question(answer: str, question: str) -> bool:
+    """Whether every word of the answer (stop words aside) is a word of the question: "What river is larger than
+    the Rhine?" answered "The Rhine". A small model answers so when the passages do not say.
+
+    Example:
+        >>> repeats_question("The Rhine", "What river is larger than the Rhine?"), repeats_question("Danube", "Rhine?")
+        (True, False)
+    """
+    content = _content(answer) or _words(answer)
+    return bool(content) and bool(question) and set(content) <= set(_content(question))
+
+
 def check_grounding(answer: str, context: list[str], question: str = "") -> dict[str, Any]:
     """The `Verification` (as a dict) of a general answer against the passages shown to the model.
 
@@ -139,6 +153,8 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
         'grounded'
         >>> check_grounding("Denver Broncos", [passage], "Who won the 2016 Pro Bowl?")["outcome"]
         'partial'
+        >>> check_grounding("the Carolina Panthers", [passage], "Who defeated the Carolina Panthers?")["outcome"]
+        'not_grounded'
         >>> check_grounding("Paris", [])["outcome"]
         'not_in_documents'
     """
@@ -154,6 +170,9 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
     content = _content(answer) or _words(answer)  # an answer of stop words only is looked for as it is
     if not content:
         return result("unchecked", "the answer has no words to look for in the passages", [])
+    if repeats_question(answer, question):
+        return result("not_grounded", f"the answer only repeats words of the question ('{answer.strip()[:80]}'): it "
+                      "names nothing a passage could support as the answer", [])
     phrase = " ".join(content)
     asked = set(_content(question)) - _QUESTION_WORDS - set(content)
     named_in, best, best_title = "", 0.0, ""

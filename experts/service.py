@@ -363,6 +363,12 @@ class ExpertService:
                 checked, verification = check_against_tools(question, answer.answer, trajectory, self.pool)
             if verification is not None:
                 answer.answer, answer.verification = checked, verification
+        if answer.verification is not None and answer.verification.confidence is None:
+            from sme_mcp.experts.track_record import confidence as track_record
+
+            known = track_record(domain, answer.verification.method, answer.verification.outcome)
+            if known is not None:
+                answer.verification.confidence, answer.verification.confidence_basis = known
         return answer
 
     def describe_lm(self, role: Role) -> dict[str, Any]:

@@ -92,6 +92,12 @@ def _shown_evals(evals: list[dict]) -> list[dict]:
     return sorted(shown, key=lambda r: r["created_at"])
 
 
+def _holdout_runs(receipts: list[dict], goldset: str) -> list[dict]:
+    """The gold set's holdout evaluations, oldest first."""
+    return sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == goldset
+                   and r["report"]["split"] == "holdout"), key=lambda r: r["created_at"])
+
+
 def paired(receipts: list[dict]) -> list[str]:
     """Base against each compiled version on the same holdout items that chose nothing.
 
@@ -106,9 +112,7 @@ def paired(receipts: list[dict]) -> list[str]:
              "McNemar p |", "|---|---|---|---|---|---|---|---|---|---|"]
     rows = 0
     for name in goldsets(receipts):
-        runs = sorted((r for r in receipts if r["kind"] == "eval" and r["report"]["goldset"] == name
-                       and r["report"]["split"] == "holdout" and "excluded" in r
-                       and r["report"].get("complete", True)), key=lambda r: r["created_at"])
+        runs = [r for r in _holdout_runs(receipts, name) if "excluded" in r and r["report"].get("complete", True)]
         newest: dict[str, dict] = {}
         for r in runs:
             if r["report"]["program_version"] is not None:
@@ -130,6 +134,51 @@ def paired(receipts: list[dict]) -> list[str]:
                          f"{_pct(base['report']['score'])} | {version} | {_commit(r.get('git_commit'))} | "
                          f"{_pct(r['report']['score'])} | {fixed} | {broken} | {p:.3g} |")
             rows += 1
+    return lines if rows else []
+
+
+def _comparable(r: dict, newest: dict, ids: set[str]) -> bool:
+    """Whether `r` ran the same program on the same model at another commit, and scored every item of `ids`."""
+    return (r["report"]["program_version"] == newest["report"]["program_version"]
+            and r["report"]["lm"].get("model_file") == newest["report"]["lm"].get("model_file")
+            and r.get("git_commit") != newest.get("git_commit") and r["report"].get("complete", True)
+            and ids <= {i["id"] for i in r.get("items", [])})
+
+
+def across_commits(receipts: list[dict]) -> list[str]:
+    """Each gold set's newest holdout run against the newest earlier run of the same program and model at another
+    commit that scored all of its items: what a change of code (not of program) did, item by item.
+
+    The newest run may have been stopped early; it is then paired on the items it scored, and says so.
+    """
+    from sme_mcp.optimize.stats import mcnemar_exact
+
+    lines = ["", "The newest holdout run against an earlier run of the same program and model at another commit, "
+             "on the same items (what a change of code did):", "",
+             "| gold set | program | items | earlier commit | earlier % | newer commit | newer % | fixed | broken | "
+             "McNemar p |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = 0
+    for name in goldsets(receipts):
+        runs = _holdout_runs(receipts, name)
+        if len(runs) < 2:
+            continue
+        newest = runs[-1]
+        ids = {i["id"] for i in newest.get("items", [])}
+        earlier = [r for r in runs[:-1] if _comparable(r, newest, ids)]
+        if not ids or not earlier:
+            continue
+        old = earlier[-1]
+        a = {i["id"]: i["correct"] for i in old["items"]}
+        b = {i["id"]: i["correct"] for i in newest["items"]}
+        order = sorted(ids)
+        broken, fixed, p = mcnemar_exact([a[i] for i in order], [b[i] for i in order])
+        items = str(len(order)) if newest["report"].get("complete", True) else \
+            f"{len(order)} (the newer run stopped after {len(order)} of {newest['report']['planned']})"
+        lines.append(f"| {name} | {newest['report']['program_version'] or 'base'} | {items} | "
+                     f"{_commit(old.get('git_commit'))} | {_pct(sum(a[i] for i in order) / len(order))} | "
+                     f"{_commit(newest.get('git_commit'))} | {_pct(sum(b[i] for i in order) / len(order))} | "
+                     f"{fixed} | {broken} | {p:.3g} |")
+        rows += 1
     return lines if rows else []
 
 
@@ -158,6 +207,7 @@ def table(receipts: list[dict]) -> str:
             shown.append(r)
     lines += _notes(shown)
     lines += paired(receipts)
+    lines += across_commits(receipts)
     optimizations = sorted((r for r in receipts if r["kind"] == "optimize"), key=lambda r: r["created_at"])
     if optimizations:
         lines += ["", "| gold set | optimizer | commit | gate items | baseline % (CI) | candidate % (CI) | delta | "

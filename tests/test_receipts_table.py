@@ -156,3 +156,23 @@ def test_base_and_a_compiled_version_are_paired_on_the_same_clean_items():
     (row,) = [line for line in text.splitlines() if line.startswith("| math | 4 |")]
     # v1 fixed two items base missed and broke one base got right.
     assert "| 50.0 | v1 | ? | 75.0 | 2 | 1 |" in row
+
+
+def test_a_code_change_is_paired_with_the_earlier_run_on_the_items_the_newer_one_scored():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    old = _clean_holdout("old.json", "2026-11-22T01:00:00Z", None, [True, False, False, True, False]) | {
+        "git_commit": "aaaaaaa1"}
+    new = _clean_holdout("new.json", "2026-12-02T01:00:00Z", None, [True, True, True, False]) | {
+        "git_commit": "bbbbbbb2"}
+    new["report"].update(complete=False, planned=5, n=4)
+    other_model = _clean_holdout("m.json", "2026-11-23T01:00:00Z", None, [False] * 5) | {"git_commit": "ccccccc3"}
+    other_model["report"]["lm"] = {"model_file": "other.gguf"}
+    text = table([old, other_model, new])
+    (row,) = [line for line in text.splitlines() if "the newer run stopped" in line]
+    # Paired on the 4 items scored: the earlier run had 2 of them right, the newer 3; 2 fixed, 1 broken.
+    assert row == ("| math | base | 4 (the newer run stopped after 4 of 5) | aaaaaaa | 50.0 | bbbbbbb | 75.0 | 2 | 1 | "
+                   "1 |")
+    assert "ccccccc" not in text.split("what a change of code did")[1].split("\n\n")[1]
+    assert "what a change of code did" not in table([old])

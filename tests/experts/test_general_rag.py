@@ -115,7 +115,7 @@ def test_copies_share_the_search_and_have_one_optimizable_predictor() -> None:
     copy = module.deepcopy()
     assert copy.search is module.search
     assert copy.generate_answer is not module.generate_answer
-    assert [name for name, _ in module.named_predictors()] == ["generate_answer.predict"]
+    assert [name for name, _ in module.named_predictors()] == ["generate_answer.predict", "answer_again.predict"]
     assert copy.k == 2
 
 
@@ -124,3 +124,24 @@ def test_a_plain_general_expert_program_does_not_load_silently(tmp_path: Path) -
     GeneralExpert().save(str(saved))
     with pytest.raises(KeyError, match="generate_answer"):
         RetrievalGeneralExpert(lambda q, k: []).load(str(saved))
+
+
+def test_an_answer_that_repeats_the_question_is_asked_for_once_more() -> None:
+    question = "Where is Mount Etna?"
+    lm = DummyLM([{"reasoning": "It is Etna.", "answer": "Mount Etna"},
+                  {"reasoning": "On Sicily.", "answer": "Sicily"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [ETNA], k=1)(question=question)
+    assert len(lm.history) == 2 and pred.answer == "Sicily" and pred.reasoning == "On Sicily."
+    assert "Mount Etna" in last_prompt(lm) and "rejected_answer" in last_prompt(lm)
+    assert pred.verification["outcome"] == "grounded"
+
+    # A second echo keeps the first answer, marked; with the retry off, one call and the echo is marked.
+    lm = DummyLM([{"reasoning": "r", "answer": "Mount Etna"}, {"reasoning": "r", "answer": "Etna"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [ETNA], k=1)(question=question)
+    assert len(lm.history) == 2 and pred.answer == "Mount Etna" and pred.verification["outcome"] == "not_grounded"
+    lm = DummyLM([{"reasoning": "r", "answer": "Mount Etna"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [ETNA], k=1, retry_echo=False)(question=question)
+    assert len(lm.history) == 1 and "only repeats words of the question" in pred.verification["checked"]

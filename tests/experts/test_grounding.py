@@ -66,6 +66,15 @@ def test_an_answer_absent_from_the_passages_is_not_grounded():
     assert "own knowledge" in out["checked"]
 
 
+def test_an_answer_that_only_repeats_the_question_is_not_grounded_though_a_passage_names_it():
+    rhine = "Rhine: The Rhine is a river in Central Europe. Of its rivers, only the Danube is larger than the Rhine."
+    out = check_grounding("The Rhine", [rhine], "What river is larger than the Rhine?")
+    assert out["outcome"] == "not_grounded" and "only repeats words of the question" in out["checked"]
+    assert check_grounding("the Danube", [rhine], "What river is larger than the Rhine?")["outcome"] == "grounded"
+    # Without the question nothing is repeated: the passage names it.
+    assert check_grounding("The Rhine", [rhine])["outcome"] == "grounded"
+
+
 def test_words_of_the_answer_scattered_in_a_passage_are_partial_support():
     assert check_grounding("the NFC champion", [SUPER_BOWL])["outcome"] == "grounded"  # in order, stop words aside
     assert check_grounding("Carolina champion", [SUPER_BOWL])["outcome"] == "partial"  # both words, not in order

@@ -235,3 +235,18 @@ def test_sigterm_stops_an_eval_mid_answer_even_where_sigint_is_ignored(tmp_path,
         proc.kill()
     assert proc.returncode == 130, err[-2000:]
     assert "cancelled" in err and "Traceback" not in err, err[-2000:]
+
+
+def test_eval_progress_off_a_terminal_is_a_plain_line_now_and_then_and_at_the_end():
+    import io
+
+    from sme_mcp.server.progress import TerminalProgress
+
+    log = io.StringIO()  # not a terminal: a log file or a job runner's pipe
+    progress = TerminalProgress("eval code/holdout", stream=log, every=3600)
+    for done in range(1, 6):
+        progress(done, 5, correct=done // 2)
+    progress.close()
+    lines = log.getvalue().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["eval code/holdout: 1/5 ok 0", "eval code/holdout: 5/5 ok 2"]
+    assert "\r" not in log.getvalue() and "elapsed, ETA" in lines[0]
