@@ -30,7 +30,7 @@ class Verification(BaseModel):
     details: list[str] = Field(default_factory=list, description="Failed tests, the check's result, or the evidence")
     seconds: float | None = Field(default=None, description="Time the verification took")
     confidence: float | None = Field(
-        default=None, description="How often answers of this expert with this outcome were right in its newest "
+        default=None, description="How often answers of this expert with this outcome were right in its largest "
         "evaluation (experts/track_record.py); None when that outcome was too rare there to say")
     confidence_basis: str | None = Field(default=None, description="The count and the receipt the confidence rests on")
 

@@ -1,11 +1,12 @@
-"""How often an expert's answers were right, per verification outcome, in its newest evaluation.
+"""How often an expert's answers were right, per verification outcome, in its largest evaluation.
 
 A verification says what was checked ("passed 3 of 3 tests", "grounded in 'Super Bowl 50'"); a user also
-wants to know what that is worth. The track record answers it from the receipts: for each expert, the newest
-evaluation receipt whose items carry a verification gives, per (method, outcome), how many answers there
-were and how many were right. An answer's `Verification.confidence` is that share (with one right and one
-wrong answer added, so a small count does not claim 0 or 1), and `confidence_basis` names the count and the
-receipt; an outcome seen fewer than `MIN_ANSWERS` times gets no confidence.
+wants to know what that is worth. The track record answers it from the receipts: for each expert, the
+evaluation receipt with the most verified items (the newest of those, on a tie) gives, per (method,
+outcome), how many answers there were and how many were right. An answer's `Verification.confidence`
+is that share (with one right and one wrong answer added, so a small count does not claim 0 or 1), and
+`confidence_basis` names the count and the receipt; an outcome seen fewer than `MIN_ANSWERS` times gets
+no confidence.
 
 The record is generated into `experts/track_record.json` by `scripts/track_record.py` (never edited by
 hand; a test checks it matches the receipts). It describes past evaluations, which ran on the gold sets'
@@ -25,7 +26,8 @@ MIN_ANSWERS = 10  # fewer answers with an outcome than this, and the share says 
 
 
 def build(receipts: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The track record of every gold set from its newest evaluation receipt with verified items.
+    """The track record of every gold set from its evaluation receipt with the most verified items (a small run on
+    chosen items, say the questions a fix was aimed at, would misstate the rate; on a tie, the newest).
 
     Args:
         receipts: Loaded receipts (`optimize.receipts.load_receipts`), each with `_name`.
@@ -40,12 +42,15 @@ def build(receipts: Iterable[dict[str, Any]]) -> dict[str, Any]:
         >>> record["code"]["receipt"], record["code"]["outcomes"]
         ('r.json', {'tests/passed': {'n': 1, 'right': 1}})
     """
-    newest: dict[str, dict[str, Any]] = {}
+    chosen: dict[str, dict[str, Any]] = {}
+    most: dict[str, int] = {}
     for r in sorted((r for r in receipts if r.get("kind") == "eval"), key=lambda r: r["created_at"]):
-        if any(i.get("verification") for i in r.get("items", [])):
-            newest[r["report"]["goldset"]] = r
+        verified = sum(bool(i.get("verification")) for i in r.get("items", []))
+        goldset = r["report"]["goldset"]
+        if verified and verified >= most.get(goldset, 0):
+            chosen[goldset], most[goldset] = r, verified
     record: dict[str, Any] = {}
-    for goldset, r in sorted(newest.items()):
+    for goldset, r in sorted(chosen.items()):
         outcomes: dict[str, dict[str, int]] = {}
         for item in r["items"]:
             v = item.get("verification")
@@ -92,5 +97,5 @@ def confidence(expert: str, method: str, outcome: str,
     if not cell or cell["n"] < MIN_ANSWERS:
         return None
     share = round((cell["right"] + 1) / (cell["n"] + 2), 3)
-    return share, (f"in its newest evaluation ({entry['split']}, receipts/{entry['receipt']}), {cell['right']} of "
+    return share, (f"in its largest evaluation ({entry['split']}, receipts/{entry['receipt']}), {cell['right']} of "
                    f"{cell['n']} answers whose check came out {outcome} were right")

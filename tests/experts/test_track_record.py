@@ -23,13 +23,14 @@ def receipt(name: str, created: str, goldset: str, items: list[tuple[str, bool]]
                       for outcome, ok in items]}
 
 
-def test_the_newest_receipt_with_verified_items_counts_and_rare_outcomes_get_no_confidence():
-    old = receipt("old.json", "2026-11-01T00:00:00Z", "code", [("passed", False)] * 30)
+def test_the_largest_receipt_with_verified_items_counts_and_rare_outcomes_get_no_confidence():
+    old = receipt("old.json", "2026-11-01T00:00:00Z", "code", [("passed", False)] * 29)
+    aimed = receipt("aimed.json", "2026-12-05T00:00:00Z", "code", [("passed", True)] * 12)  # a few chosen items
     new = receipt("new.json", "2026-12-01T00:00:00Z", "code", [("passed", True)] * 18 + [("passed", False)] * 2
                   + [("partial", True)] * (MIN_ANSWERS - 1))
     unverified = {"_name": "u.json", "kind": "eval", "created_at": "2026-12-02T00:00:00Z",
                   "report": {"goldset": "code", "split": "holdout"}, "items": [{"correct": True}]}
-    record = build([new, unverified, old])
+    record = build([new, unverified, aimed, old])
     assert record["code"]["receipt"] == "new.json"
     assert record["code"]["outcomes"] == {"tests/partial": {"n": 9, "right": 9}, "tests/passed": {"n": 20, "right": 18}}
     share, basis = confidence("code", "tests", "passed", record)  # (18 + 1) / (20 + 2)
