@@ -147,7 +147,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from sme_mcp.server.progress import TerminalProgress
 
     settings = _settings(args)
-    progress = TerminalProgress(f"eval {args.domain}/{args.split}")
+    progress = TerminalProgress(f"eval {args.domain}/{Path(args.goldset).name if args.goldset else args.split}")
     # SIGTERM (a job runner's stop) ends the run like Ctrl-C: the items scored so far are kept. The handler
     # raises KeyboardInterrupt itself: re-sending SIGINT did nothing where SIGINT is ignored, as it is for every
     # command a shell starts in the background (`cmd &`, nohup, most job runners).
