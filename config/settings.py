@@ -246,12 +246,12 @@ class Settings(BaseSettings):
         "how much of the question their best sentence covers (fused with the search's order); retrieval_k or "
         "less: the search's own order",
     )
-    # bench/results/context_window.json: how many SQuAD answers each cut leaves in the passages, and how much it
-    # shortens them. Off until an LM run shows the cut keeps the general expert's exact match.
     general_retry_echo: bool = Field(
         default=True, description="Ask the general expert once more when its answer only repeats words of the "
         "question (one more LM call for those answers)",
     )
+    # bench/results/context_window.json: how many SQuAD answers each cut leaves in the passages, and how much it
+    # shortens them. Off until an LM run shows the cut keeps the general expert's exact match.
     retrieval_keep_sentences: int = Field(
         default=0, ge=0, le=20, description="Sentences shown per passage: the ones covering most of the question, "
         "each with retrieval_sentence_window neighbours either side (the model reads less, so answers sooner); "

@@ -69,9 +69,8 @@ def sentence_window(question: str, passages: list[str], keep: int = 1, window: i
         # it and take a second slot with nothing new (ranking by own words kept more answers on the tune half).
         best = sorted(range(len(sentences)), key=lambda j: (-scores[j][0], -scores[j][1], j))[:keep]
         kept = sorted({j + d for j in best for d in range(-window, window + 1) if 0 <= j + d < len(sentences)})
-        text = ""
-        for n, j in enumerate(kept):
-            text += (GAP if n and j != kept[n - 1] + 1 else " " if n else "") + sentences[j]
+        text = sentences[kept[0]] + "".join((" " if j == before + 1 else GAP) + sentences[j]
+                                            for before, j in zip(kept, kept[1:], strict=False))
         lead = "… " if kept[0] > 0 else ""
         tail = " …" if kept[-1] < len(sentences) - 1 else ""
         shown.append(f"{title}: {lead}{text}{tail}")

@@ -140,8 +140,9 @@ class RetrievalGeneralExpert(dspy.Module):
         answer, reasoning = str(pred.answer or ""), pred.reasoning
         if self.retry_echo and repeats_question(answer, question):
             again = self.answer_again(context=context, question=question, rejected_answer=answer)
-            if not repeats_question(str(again.answer or ""), question):
-                answer, reasoning = str(again.answer or ""), again.reasoning
+            second = str(again.answer or "")
+            if not repeats_question(second, question):
+                answer, reasoning = second, again.reasoning
         return dspy.Prediction(answer=answer, reasoning=reasoning, sources=sources,
                                verification=check_grounding(answer, context, question))
 
