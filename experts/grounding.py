@@ -79,10 +79,12 @@ def _support(asked: set[str], windows: list[set[str]]) -> list[float]:
     if not asked:
         return [1.0] * len(windows)
     n = len(windows)
-    holds = {q: [any(_same_word(q, w) for w in window) for window in windows] for q in asked}
+    # In sorted order: summed in a set's order, which changes with each process's string hashing, near-equal
+    # shares came out a rounding error apart and ties broke differently from run to run.
+    holds = {q: [any(_same_word(q, w) for w in window) for window in windows] for q in sorted(asked)}
     weight = {q: math.log((n + 1) / (sum(found) + 0.5)) for q, found in holds.items()}
     total = sum(weight.values())
-    return [sum(weight[q] for q in asked if holds[q][i]) / total for i in range(n)]
+    return [sum(weight[q] for q in holds if holds[q][i]) / total for i in range(n)]
 
 
 def _sentences(context: list[str]) -> tuple[list[tuple[int, str, list[str]]], list[set[str]]]:
