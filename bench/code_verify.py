@@ -128,8 +128,8 @@ def main() -> None:
     try:
         server.base_url(wait=300)
         spec = LMSpec()
-        lm, _ = LMChain("code", [spec], server, cache=True).lm(spec)
-        verified_lm = LMChain("code", [spec], server, cache=False).lm(spec)[0] if args.fresh else lm
+        lm, _ = LMChain("code", [spec], server, cache=True).first_available()
+        verified_lm = LMChain("code", [spec], server, cache=False).first_available()[0] if args.fresh else lm
         log = ServerLog(server.log_path)
         base = CodeExpert()
         verified = VerifiedCodeExpert(repair_attempts=args.repair_attempts, alternative=not args.no_alternative)

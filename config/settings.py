@@ -112,6 +112,11 @@ class LocalServerSettings(BaseModel):
         "LiteLLM Router spreads calls over every ready one",
     )
     chat_template: str | None = None
+    repack: bool | None = Field(
+        default=None, description="Weight repacking into the CPU's special kernels (AMX, repacked Q4 layouts): "
+        "None uses them and turns them off (--no-repack) if llama-server crashes while loading; false always "
+        "passes --no-repack",
+    )
     extra_args: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 0

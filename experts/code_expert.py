@@ -272,6 +272,53 @@ def _calls_one_of(test: str, names: set[str]) -> bool:
     return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names for n in ast.walk(tree))
 
 
+def _called_names(test: str) -> set[str]:
+    return {n.func.id for n in ast.walk(ast.parse(test)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def align_names(code: str, tests: list[str]) -> str:
+    """The code with an alias line for each function the tests call under a slightly different name.
+
+    Small models often write ``check_occurrences`` when the question's test calls ``check_occurences``, or
+    change a name's case: the logic may be right and only the name fails. A test's name that the code does not
+    define gets ``name = defined`` when exactly one defined function is that name up to case and underscores,
+    or is close to it (difflib ratio >= 0.85). Nothing is run: names are read with `ast`.
+
+    Example:
+        >>> align_names("def check_occurrences(x):\\n    return x", ["assert check_occurences(1) == 1"])
+        'def check_occurrences(x):\\n    return x\\n\\ncheck_occurences = check_occurrences  # the name the tests call'
+    """
+    import difflib
+
+    defined = _defined_names(code)
+    if not defined:
+        return code
+    wanted = sorted({name for test in tests for name in _called_names(test)} - defined - set(dir(builtins)))
+    aliases = []
+    for name in wanted:
+        def folded(text: str) -> str:
+            return text.replace("_", "").lower()
+
+        same = [d for d in defined if folded(d) == folded(name)]
+        close = same or [d for d in defined if difflib.SequenceMatcher(None, d.lower(), name.lower()).ratio() >= 0.85]
+        if len(close) == 1:
+            aliases.append(f"{name} = {close[0]}  # the name the tests call")
+    return code if not aliases else code.rstrip("\n") + "\n\n" + "\n".join(aliases)
+
+
+def _code_of(pred: Any) -> str:
+    """The code a write or repair returned; when its `code` field is empty, the first fenced block elsewhere."""
+    code = strip_fences(str(getattr(pred, "code", "") or ""))
+    if code:
+        return code
+    for name in ("explanation", "reasoning"):
+        text = str(getattr(pred, name, "") or "")
+        block = _FENCED.search(text)
+        if block and _is_code(block.group(1)):
+            return block.group(1).strip()
+    return ""
+
+
 # -- running and reporting ----------------------------------------------------------------------------------
 
 
@@ -398,10 +445,10 @@ class VerifiedCodeExpert(dspy.Module):
     def _attempt(self, kind: Literal["write", "repair", "alternative"], predictor: Any, tests: list[str],
                  **kwargs: Any) -> Attempt:
         pred, trace = self._call(predictor, **kwargs)
-        code = strip_fences(str(pred.code or ""))
+        code = align_names(_code_of(pred), tests)
         return Attempt(kind, pred, code, self._run(code, tests), trace)
 
-    def _try(self, kind: Literal["repair", "alternative"], predictor: Any, tests: list[str],
+    def _try(self, kind: Literal["write", "repair", "alternative"], predictor: Any, tests: list[str],
              **kwargs: Any) -> Attempt | None:
         """An attempt, or None when the LM's reply could not be parsed (the versions so far are kept)."""
         from dspy.utils.exceptions import AdapterParseError
@@ -417,7 +464,8 @@ class VerifiedCodeExpert(dspy.Module):
         started = time.monotonic()
         tests = tests_from_question(question)
         given = bool(tests)
-        first = self._attempt("write", self.write, tests, question=question)
+        first = self._try("write", self.write, tests, question=question) or Attempt(
+            "write", dspy.Prediction(code="", explanation=""), "", None)  # an unparsable reply: the alternative may do
         attempts, calls, checks_trace = [first], 1, []
         if not given and first.code and calls < self.max_lm_calls:
             calls += 1
@@ -448,7 +496,9 @@ class VerifiedCodeExpert(dspy.Module):
                 break  # stalled: the repair changed nothing the tests can see
             seen.add(signature)
         best = max(attempts, key=lambda a: a.score)  # the earliest version wins a tie
-        if self.alternative and best.run is not None and not best.run.passed and calls < self.max_lm_calls:
+        # A write with no code at all (an empty field, a reply cut off) is worth a fresh sample as much as a failed one.
+        stalled = best.run is not None and not best.run.passed or not best.code and bool(tests)
+        if self.alternative and stalled and calls < self.max_lm_calls:
             calls += 1
             sample = self._try("alternative", self.write, tests, question=question,
                                config={"temperature": ALTERNATIVE_TEMPERATURE, "rollout_id": 1})

@@ -39,6 +39,10 @@ class EvalCancelled(SmeError):
         self.receipt = receipt
 
 
+class ResumeMismatch(SmeError):
+    """A partial receipt cannot be resumed by this run: it says what differs and what to do."""
+
+
 class ItemResult(BaseModel):
     id: str
     correct: bool
@@ -87,6 +91,10 @@ class EvalReport(BaseModel):
         default=None, description="Per verification outcome (e.g. passed, failed, grounded), the items with it and "
         "how many were right; None when the expert reports no verification",
     )
+    resumed_from: list[str] = Field(
+        default_factory=list, description="Partial receipts whose items this run kept instead of scoring them again "
+        "(same commit, program, settings and model)",
+    )
     receipt: str | None = None
 
 
@@ -114,6 +122,47 @@ def tally_verification(results: list[ItemResult]) -> dict[str, OutcomeTally] | N
     return tallies
 
 
+def _resumable(path: Path, expected: dict[str, Any]) -> tuple[dict[str, ItemResult], float, list[str]]:
+    """The scored items of a partial receipt that this run may keep, its wall seconds and the receipts behind it.
+
+    A receipt is resumable only by a run of the same code (clean checkout at its commit), gold set, split or
+    file, limit, program version, expert settings and model file: then its items are what this run would
+    have measured, and the resumed receipt reports one program.
+
+    Raises:
+        ResumeMismatch: The file is not a partial eval receipt, or it differs from this run; the message
+            names each difference.
+    """
+    import json
+
+    try:
+        body = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ResumeMismatch(f"cannot read the receipt to resume {path}: {exc}") from exc
+    report = body.get("report") if isinstance(body, dict) else None
+    if not isinstance(report, dict) or body.get("kind") != "eval":
+        raise ResumeMismatch(f"{path} is not an eval receipt; pass a receipts/eval-*.json file")
+    if report.get("complete", True):
+        raise ResumeMismatch(f"{path} is complete: there is nothing left to score")
+    found = {
+        "git commit": body.get("git_commit"), "gold set": report.get("goldset"), "split": report.get("split"),
+        "gold-set file": report.get("path"), "limit": body.get("limit"),
+        "program version": report.get("program_version"), "expert settings": body.get("expert_settings") or {},
+        "model file": (report.get("lm") or {}).get("model_sha256"),
+    }
+    differs = [f"{key}: receipt {found[key]!r}, this run {value!r}" for key, value in expected.items()
+               if found[key] != value and not (key == "model file" and (found[key] is None or value is None))]
+    commit = str(expected["git commit"] or "")
+    if not commit or commit.endswith("-dirty"):
+        differs.insert(0, f"this checkout ({commit or 'no git commit'}) has uncommitted changes: a resumed receipt "
+                          "must name the code that scored every item; commit or stash them, or check out "
+                          f"{found['git commit']} in a clean worktree")
+    if differs:
+        raise ResumeMismatch(f"cannot resume {Path(path).name}: " + "; ".join(differs))
+    items = {item["id"]: ItemResult.model_validate(item) for item in body.get("items", [])}
+    return items, float(report.get("wall_s") or 0.0), [*report.get("resumed_from", []), Path(path).name]
+
+
 def _expert_settings(service: ExpertService, goldset: str) -> dict[str, Any]:
     """The settings that shape the scored expert's answers beyond its program and LM (its declaration says)."""
     if goldset == ROUTER:
@@ -138,6 +187,7 @@ def run_eval(
     lm_info: dict[str, Any] | None = None,
     write: bool = True,
     keep_partial: bool = False,
+    resume: Path | None = None,
 ) -> tuple[EvalReport, list[ItemResult]]:
     """Evaluates the active program of `goldset` (an expert domain or `router`).
 
@@ -158,11 +208,15 @@ def run_eval(
         write: Write a receipt to the settings' receipts dir.
         keep_partial: On cancellation, still write a receipt of the items scored so far, marked
             `complete: false` (a long run stopped by hand keeps what it measured).
+        resume: A partial receipt of this very run (same commit, clean checkout, gold set, split, limit,
+            program, settings and model): its items are kept and only the rest are scored; the new receipt
+            holds them all and names it in `resumed_from`.
 
     Raises:
         GoldsetError: Unknown gold set or a missing/malformed file.
         NoBackendError: No LM backend could answer (raised instead of recording a zero score).
         EvalCancelled: `cancel` was set.
+        ResumeMismatch: `resume` is not a partial receipt of this run.
     """
     import dspy
 
@@ -183,13 +237,25 @@ def run_eval(
     items = items[:limit] if limit is not None else items
     cancel = cancel or threading.Event()
     fatal: list[BaseException] = []
-    results: dict[str, ItemResult] = {}
     lock = threading.Lock()
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), time.perf_counter()
     env = environment() if write else None
     # The version is the one loaded for this run: a program promoted (or seeded from compiled/)
     # while the run is going on must not be credited with its score.
     program_version = service.program_version(goldset)
+    prior: dict[str, ItemResult] = {}
+    prior_wall, resumed_from = 0.0, []
+    if resume is not None:
+        from sme_mcp.optimize.receipts import git_commit
+
+        prior, prior_wall, resumed_from = _resumable(resume, {
+            "git commit": (env or {}).get("git_commit") or git_commit(), "gold set": goldset,
+            "split": split if path is None else "custom", "gold-set file": str(source), "limit": limit,
+            "program version": program_version, "expert settings": _expert_settings(service, goldset),
+            "model file": (lm_info or {}).get("model_sha256"),
+        })
+        prior = {item.id: prior[item.id] for item in items if item.id in prior}
+    results: dict[str, ItemResult] = dict(prior)
 
     class Served(dspy.Module):
         """Runs one item through the service; never raises, so Evaluate sees every item."""
@@ -242,13 +308,15 @@ def run_eval(
             progress(done, len(items), right)
         return float(result.correct)
 
-    devset = [dspy.Example(question=item.question, gold=item).with_inputs("question") for item in items]
+    devset = [dspy.Example(question=item.question, gold=item).with_inputs("question")
+              for item in items if item.id not in prior]
     evaluator = dspy.Evaluate(
         devset=devset, metric=metric, num_threads=max(1, threads), display_progress=False,
         max_errors=len(devset) + 1, provide_traceback=False,
     )
     try:
-        evaluator(Served())
+        if devset:  # a resumed run may find every item scored
+            evaluator(Served())
     except KeyboardInterrupt:
         cancel.set()
     if fatal:
@@ -275,8 +343,8 @@ def run_eval(
         failures=[r for r in ordered if not r.correct][:5],
         lm={**service.describe_lm(goldset), **(lm_info or {})},
         program_version=program_version, started_at=started,
-        wall_s=round(time.perf_counter() - t0, 2), complete=complete, planned=len(items),
-        verification=tally_verification(ordered),
+        wall_s=round(prior_wall + time.perf_counter() - t0, 2), complete=complete, planned=len(items),
+        verification=tally_verification(ordered), resumed_from=resumed_from,
     )
     if write:
         payload = {

@@ -142,7 +142,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sme_mcp.experts.lm import NoBackendError
-    from sme_mcp.optimize.evaluate import EvalCancelled, run_eval
+    from sme_mcp.optimize.evaluate import EvalCancelled, ResumeMismatch, run_eval
     from sme_mcp.optimize.goldsets import GoldsetError
     from sme_mcp.server.progress import TerminalProgress
 
@@ -158,8 +158,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 service, args.domain, args.split, path=Path(args.goldset) if args.goldset else None,
                 limit=args.limit, threads=args.threads, progress=progress,
                 lm_info=local.model_info() if local else None, write=not args.no_receipt, keep_partial=True,
+                resume=Path(args.resume) if args.resume else None,
             )
-    except (GoldsetError, NoBackendError) as exc:
+    except (GoldsetError, NoBackendError, ResumeMismatch) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except EvalCancelled as exc:
@@ -482,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="score only the first N items")
     p.add_argument("--threads", type=int, default=1, help="items evaluated at once")
     p.add_argument("--no-receipt", action="store_true", help="do not write a receipt")
+    p.add_argument("--resume", default=None, metavar="RECEIPT",
+                   help="a partial receipt of this same run (stopped by Ctrl-C or SIGTERM, same clean commit, "
+                   "settings and model): keep its items and score only the rest")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--no-local", action="store_true")
     p.set_defaults(func=cmd_eval)

@@ -80,6 +80,7 @@ def _cached_sha256(path: Path) -> str | None:
     return _SHA_CACHE[key]
 
 
+_HELP_CACHE: dict[tuple[str, int, int], str] = {}
 _VERSION_CACHE: dict[tuple[str, int, int], str | None] = {}
 
 
@@ -106,6 +107,28 @@ def binary_version(path: Path) -> str | None:
             _VERSION_CACHE[key] = None
     return _VERSION_CACHE[key]
 
+
+def binary_accepts(path: Path, flag: str) -> bool:
+    """Whether `llama-server --help` lists ``flag`` (bitnet.cpp's older fork lacks some of llama.cpp's), cached."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HELP_CACHE:
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(path.parent), env.get("LD_LIBRARY_PATH")]))
+        try:
+            out = subprocess.run([str(path), "--help"], capture_output=True, text=True, timeout=30, env=env,
+                                 stdin=subprocess.DEVNULL)
+            _HELP_CACHE[key] = out.stdout + "\n" + out.stderr
+        except (OSError, subprocess.TimeoutExpired):
+            _HELP_CACHE[key] = ""
+    return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", _HELP_CACHE[key]) is not None
+
+
+# A child killed by one of these while loading crashed in its own code, not for want of memory or a bad flag.
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGFPE}
 
 # llama.cpp's loader prints the model's training context as `print_info: n_ctx_train = 32768` (older builds,
 # bitnet.cpp's fork among them: `llm_load_print_meta: n_ctx_train = 2048`).
@@ -152,6 +175,10 @@ class LocalServer:
         self.binary: Path | None = None
         self.n_ctx_train: int | None = None
         self.warnings: list[str] = []
+        # Some CPUs advertise AMX that a VM does not let a process use: the AMX kernels ggml picks when it repacks
+        # the weights then crash the first evaluation (SIGSEGV in ggml_backend_amx_mul_mat, seen on a 2-core
+        # Xeon VM). Without repacking the plain AVX kernels run the same model.
+        self.no_repack = settings.repack is False
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
@@ -308,6 +335,8 @@ class LocalServer:
             cmd += ["-tb", str(s.threads_batch)]
         if s.chat_template:
             cmd += ["--chat-template", s.chat_template]
+        if self.no_repack:
+            cmd += ["--no-repack"]
         return cmd + list(s.extra_args)
 
     def _monitor(self) -> None:
@@ -316,6 +345,10 @@ class LocalServer:
         except EmbeddedBackendMissing as exc:
             self._set("failed", str(exc))
             return
+        if self.settings.repack is None and not self.no_repack and self._crashed_with_repack():
+            self.no_repack = True
+            self.warnings.append("llama-server is started with --no-repack: this build crashed while loading with "
+                                 f"weight repacking on this machine before ({self._crash_marker})")
         failures = 0
         while not self._stop.is_set():
             started = time.monotonic()
@@ -351,6 +384,8 @@ class LocalServer:
         self.port = port
         self._set("starting", f"loading {self.model_path} on port {port} (pid {self._proc.pid})")
         healthy = self._wait_healthy(self._proc, port)
+        if not healthy:
+            self._after_crash(self._proc.returncode)
         if healthy:
             self._check_context(port)
             self._ready.set()
@@ -360,6 +395,51 @@ class LocalServer:
         if not self._stop.is_set() and self._proc.poll() is None:
             self._terminate(5.0)  # never became healthy in time
         return healthy
+
+    @property
+    def _crash_marker(self) -> Path:
+        """Where a crash with repacking on is remembered, per build, so later launches skip the crashing try."""
+        return self.cache_dir / "llama-server-crashed-with-repack.json"
+
+    def _build_key(self) -> str | None:
+        try:
+            stat = self.binary.stat() if self.binary else None
+        except OSError:
+            return None
+        return f"{self.binary}:{stat.st_size}:{stat.st_mtime_ns}" if stat else None
+
+    def _crashed_with_repack(self) -> bool:
+        try:
+            known = json.loads(self._crash_marker.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(known, dict) and self._build_key() in known
+
+    def _remember_crash(self, signal_name: str) -> None:
+        key = self._build_key()
+        if key is None:
+            return
+        try:
+            known = json.loads(self._crash_marker.read_text()) if self._crash_marker.exists() else {}
+            known = known if isinstance(known, dict) else {}
+            known[key] = {"signal": signal_name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            self._crash_marker.parent.mkdir(parents=True, exist_ok=True)
+            self._crash_marker.write_text(json.dumps(known, indent=1) + "\n")
+        except (OSError, ValueError) as exc:  # the fallback still works for this process
+            log.warning("could not remember the crash in %s: %s", self._crash_marker, exc)
+
+    def _after_crash(self, returncode: int | None) -> None:
+        """Turns weight repacking off for the next launch when the child crashed while loading with it on."""
+        if (returncode is None or -returncode not in CRASH_SIGNALS or self.no_repack or self.settings.repack is not None
+                or self.binary is None or not binary_accepts(self.binary, "--no-repack")):
+            return
+        self.no_repack = True
+        self._remember_crash(signal.Signals(-returncode).name)
+        warning = (f"llama-server crashed while loading ({signal.Signals(-returncode).name}); it is started with "
+                   "--no-repack from now on (the CPU's AMX or repacked kernels are not used; SME_LOCAL__REPACK=false "
+                   "skips the crashing first try)")
+        self.warnings.append(warning)
+        log.warning("%s", warning)
 
     def _wait_healthy(self, proc: subprocess.Popen[bytes], port: int) -> bool:
         url = f"http://{self.settings.host}:{port}/health"

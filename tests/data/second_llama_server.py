@@ -5,12 +5,16 @@ older llama.cpp loaders (and bitnet.cpp's fork) do, serves `/health` and `/v1/mo
 `meta` block newer builds add), and, like the fork, refuses a `--chat-template` that is not one of
 its built-in names: it prints the reason, then a screenful of shutdown lines, and exits 1.
 It loads no model: the file named by `-m` is only checked to exist.
+
+With `SECOND_SERVER_AMX_CRASH=1` it stands for llama.cpp's build on a CPU whose AMX the VM does not let a process
+use: its `--help` lists `--no-repack`, and without that flag it dies of SIGSEGV while "loading".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +29,12 @@ def main() -> int:
     if "--version" in sys.argv:
         print(VERSION, file=sys.stderr)
         return 0
+    amx_crash = os.environ.get("SECOND_SERVER_AMX_CRASH") == "1"
+    if "--help" in sys.argv:
+        print("-m, --model FNAME\n--port PORT\n--chat-template JINJA_TEMPLATE")
+        if amx_crash:
+            print("--repack, -nr, --no-repack              whether to enable weight repacking (default: enabled)")
+        return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("-m", required=True)
     parser.add_argument("--host", default="127.0.0.1")
@@ -36,6 +46,10 @@ def main() -> int:
         print(f"llama_model_load: error loading model: failed to open {args.m}", flush=True)
         return 1
     print(f"llm_load_print_meta: n_ctx_train      = {N_CTX_TRAIN}", flush=True)
+    if amx_crash and "--no-repack" not in sys.argv:
+        print("init: llama threadpool init, n_threads = 2", flush=True)
+        signal.signal(signal.SIGSEGV, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGSEGV)
     if args.chat_template is not None and args.chat_template not in BUILT_IN_TEMPLATES:
         print(f"main: error: the supplied chat template is not supported: {args.chat_template[:40]}", flush=True)
         print("main: note: llama.cpp does not use jinja parser, we only support commonly used templates", flush=True)

@@ -146,6 +146,39 @@ def test_a_stalled_repair_moves_on_to_an_alternative() -> None:
     assert pred.code == RIGHT_SQUARE and pred.verification.outcome == "passed" and len(lm.history) == 3
 
 
+def test_a_function_written_under_a_slightly_different_name_is_called_by_the_tests_name() -> None:
+    question = "Write a function to count occurrences.\nassert check_occurences([1, 1]) == {1: 2}"
+    written = "def check_occurrences(items):\n    return {i: items.count(i) for i in items}"
+    pred, lm = ask(VerifiedCodeExpert(), question, [code(written)])
+    assert pred.verification.outcome == "passed" and len(lm.history) == 1
+    assert pred.code.startswith(written) and pred.code.endswith("check_occurences = check_occurrences  # the name "
+                                                                "the tests call")
+
+
+@pytest.mark.parametrize(("written", "test"), [
+    ("def f(x):\n    return x\n\ndef g(x):\n    return x", "assert h(1) == 1"),  # no close name
+    ("def remove_dup(x):\n    return x", "assert remove_duplicates(1) == 1"),  # too far apart to be a typo
+    ("def count_items_a(x):\n    return x\n\ndef count_items_b(x):\n    return x", "assert count_items_c(1) == 1"),
+])
+def test_no_alias_when_the_name_the_tests_call_has_no_single_close_match(written: str, test: str) -> None:
+    from sme_mcp.experts.code_expert import align_names
+
+    assert align_names(written, [test]) == written
+
+
+def test_a_write_with_no_code_gets_a_fresh_sample() -> None:
+    question = "Write square(n).\nassert square(3) == 9"
+    pred, lm = ask(VerifiedCodeExpert(), question, [code(""), code(RIGHT_SQUARE)])
+    assert [a["kind"] for a in pred.attempts] == ["write", "alternative"]
+    assert pred.code == RIGHT_SQUARE and pred.verification.outcome == "passed" and len(lm.history) == 2
+
+
+def test_code_left_in_the_explanation_when_the_code_field_is_empty_is_used() -> None:
+    question = "Write square(n).\nassert square(3) == 9"
+    pred, lm = ask(VerifiedCodeExpert(), question, [code("", f"Here:\n```python\n{RIGHT_SQUARE}\n```")])
+    assert pred.code == RIGHT_SQUARE and pred.verification.outcome == "passed" and len(lm.history) == 1
+
+
 def test_lm_calls_stay_within_the_bound_whatever_the_repair_budget() -> None:
     question = "Write f(n).\nassert f(1) == 100"
     answers = [code(f"def f(n):\n    return {i}") for i in range(10)]  # every version fails differently

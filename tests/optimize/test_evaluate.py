@@ -129,6 +129,44 @@ def test_a_cancelled_eval_keeps_a_partial_receipt_only_when_asked(service, golds
         assert body["report"]["n"] == 2 and [i["id"] for i in body["items"]] == ["a0", "a1"]
 
 
+def test_a_partial_receipt_is_resumed_only_by_the_same_clean_run(service, goldset, tmp_path, monkeypatch):
+    import threading
+
+    from sme_mcp.optimize import receipts
+    from sme_mcp.optimize.evaluate import EvalCancelled, ResumeMismatch, run_eval
+
+    commit = {"value": "abc1234"}
+    monkeypatch.setattr(receipts, "git_commit", lambda repo=None: commit["value"])
+    cancel = threading.Event()
+    with pytest.raises(EvalCancelled) as caught:
+        run_eval(service, "math", path=goldset, cancel=cancel, keep_partial=True,
+                 progress=lambda done, total, correct: cancel.set() if done == 2 else None)
+    partial = tmp_path / "receipts" / caught.value.receipt
+    before = json.loads(partial.read_text())
+
+    with pytest.raises(ResumeMismatch, match="limit: receipt None, this run 3"):
+        run_eval(service, "math", path=goldset, limit=3, resume=partial)
+    commit["value"] = "abc1234-dirty"
+    with pytest.raises(ResumeMismatch, match="uncommitted changes"):
+        run_eval(service, "math", path=goldset, resume=partial)
+    commit["value"] = "def5678"
+    with pytest.raises(ResumeMismatch, match="git commit: receipt 'abc1234', this run 'def5678'"):
+        run_eval(service, "math", path=goldset, resume=partial)
+
+    commit["value"] = "abc1234"
+    seen: list[int] = []
+    report, results = run_eval(service, "math", path=goldset, resume=partial,
+                               progress=lambda done, total, correct: seen.append(done))
+    assert seen == [3, 4]  # only the two items the partial run had not scored
+    assert report.complete and report.n == 4 and report.resumed_from == [partial.name]
+    body = json.loads((tmp_path / "receipts" / report.receipt).read_text())
+    assert [i["id"] for i in body["items"]] == ["a0", "a1", "a2", "a3"]
+    assert body["items"][:2] == before["items"]  # kept as measured, not scored again
+    assert body["report"]["resumed_from"] == [partial.name] and body["git_commit"] == "abc1234"
+    with pytest.raises(ResumeMismatch, match="is complete"):
+        run_eval(service, "math", path=goldset, resume=tmp_path / "receipts" / report.receipt)
+
+
 def test_the_receipt_names_the_program_the_run_used_not_one_activated_during_it(service, goldset):
     from sme_mcp.optimize.evaluate import run_eval
 

@@ -122,6 +122,58 @@ def test_a_child_that_fails_keeps_its_reason_in_the_failure_message(second_binar
         local.stop()
 
 
+@pytest.fixture
+def amx_crashing_binary(tmp_path: Path) -> Path:
+    """A llama-server that crashes while loading unless started with --no-repack (an AMX CPU in a VM)."""
+    binary = tmp_path / "bin" / "llama-server"
+    binary.parent.mkdir()
+    binary.write_text(f"#!/bin/sh\nSECOND_SERVER_AMX_CRASH=1 exec {sys.executable} {SECOND_SERVER} \"$@\"\n")
+    binary.chmod(0o755)
+    return binary
+
+
+def test_a_crash_while_loading_restarts_the_child_without_weight_repacking(amx_crashing_binary, tmp_path):
+    local = launch(amx_crashing_binary, tmp_path, max_restarts=2)
+    try:
+        assert local.base_url(wait=30).startswith("http://127.0.0.1:")
+        launches = [line for line in local.log_path.read_text().splitlines() if line.startswith("=== ")]
+        assert len(launches) == 2 and "--no-repack" not in launches[0] and launches[1].endswith("--no-repack")
+        assert any("crashed while loading (SIGSEGV)" in w and "--no-repack" in w for w in local.status()["warnings"])
+    finally:
+        local.stop()
+    # The next server with this build (a new `sme-mcp serve`) skips the crashing try.
+    again = launch(amx_crashing_binary, tmp_path, max_restarts=0)
+    try:
+        again.base_url(wait=30)
+        assert "--no-repack" in again.command(1234)
+        assert any("crashed while loading with weight repacking" in w for w in again.status()["warnings"])
+        assert again.log_path.read_text().count("\n=== ") == 3  # two launches before, one now
+    finally:
+        again.stop()
+
+
+def test_repack_false_starts_without_repacking_at_once(amx_crashing_binary, tmp_path):
+    local = launch(amx_crashing_binary, tmp_path, repack=False, max_restarts=0)
+    try:
+        local.base_url(wait=30)
+        assert "--no-repack" in local.command(1234)
+        assert not any("crashed" in w for w in local.status()["warnings"])
+    finally:
+        local.stop()
+
+
+def test_a_crash_of_a_build_without_no_repack_is_not_retried_with_it(second_binary, tmp_path, monkeypatch):
+    # The fork's --help does not list --no-repack: the crash stays a failure with its reason, no unknown flag.
+    monkeypatch.setenv("SECOND_SERVER_AMX_CRASH", "0")
+    local = launch(second_binary, tmp_path, max_restarts=0)
+    try:
+        local.base_url(wait=30)
+        assert local._after_crash(-11) is None and not local.no_repack
+        assert "--no-repack" not in local.command(1234)
+    finally:
+        local.stop()
+
+
 def test_the_embedded_binary_reports_its_version():
     from sme_mcp.server.embedded import EmbeddedBackendMissing, embedded_binary
 
