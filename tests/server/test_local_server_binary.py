@@ -203,3 +203,17 @@ def test_doctor_shows_the_second_binary_its_version_and_the_context_warning(seco
     assert local["binary_version"].startswith("version: 4242") and "training context of 2048" in local["warnings"][0]
     text = subprocess.run(doctor, capture_output=True, text=True, timeout=120, env=env).stdout
     assert "warning: context of 8192 tokens per slot" in text, text
+
+
+def test_setup_load_step_finds_the_crash_once_and_later_setups_start_without_repacking(amx_crashing_binary, tmp_path):
+    from sme_mcp.server.installer import step_load
+
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF stand-in")
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", local=LocalServerSettings(
+        binary=amx_crashing_binary, model_path=model, startup_timeout=30, max_restarts=2))
+    done_before, detail = step_load(settings, print)
+    assert not done_before and "answers /health" in detail and "crashed while loading (SIGSEGV)" in detail
+    done_before, detail = step_load(settings, print)
+    assert done_before and "started with --no-repack" in detail
+    assert (tmp_path / "data" / "logs" / "llama-server.log").exists()
