@@ -373,6 +373,24 @@ def context_window(data: dict[str, Any]) -> str:
     ])
 
 
+def code_plain_prompt(data: dict[str, Any]) -> str:
+    setup = data["setup"]
+    rows = [[arm, f"{a['passed']}/{a['n']}", f"[{a['ci95'][0]:.2f}, {a['ci95'][1]:.2f}]", a["seconds_per_item"]["p50"],
+             a["completion_tokens_per_item"]["mean"]] for arm, a in data["arms"].items()]
+    paired = data.get("paired", {})
+    pairs = "; ".join(f"{k.replace('_', ' ')}: {len(v)}" for k, v in paired.items() if isinstance(v, list))
+    return _join([
+        "**Plain chat prompt or the DSPy write?** (`bench/code_plain_prompt.py`): the model's MBPP figure comes from a "
+        f"plain chat prompt; here the first {setup['n']} code {setup['split']} items are asked both ways, one greedy "
+        "call each with no verification: `plain` (system \"You are a helpful assistant.\", the question as the user "
+        "message, the first code block is the answer) and `dspy` (the code expert's `ChainOfThought(WriteCode)` "
+        "through ChatAdapter). Scored against all of MBPP's asserts."
+        + (f" Paired: {pairs}, McNemar p = {paired.get('mcnemar_p')}." if pairs else ""),
+        table(["arm", "passed", "95% CI", "s/item p50", "tokens generated/item"], rows),
+        conditions(data),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -390,6 +408,7 @@ def section() -> str:
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
                          ("retrieval_gate", retrieval_gate), ("retrieval_rerank", retrieval_rerank),
                          ("context_window", context_window), ("grounding", grounding),
+                         ("code_plain_prompt", code_plain_prompt),
                          ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")
