@@ -80,8 +80,27 @@ def _cached_sha256(path: Path) -> str | None:
     return _SHA_CACHE[key]
 
 
-_HELP_CACHE: dict[tuple[str, int, int], str] = {}
-_VERSION_CACHE: dict[tuple[str, int, int], str | None] = {}
+_OUTPUT_CACHE: dict[tuple[str, int, int, str], tuple[int, str] | None] = {}
+
+
+def _binary_output(path: Path, option: str) -> tuple[int, str] | None:
+    """(exit status, stderr then stdout) of ``llama-server OPTION``, cached per file; None when it does not run."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path), stat.st_size, stat.st_mtime_ns, option)
+    if key not in _OUTPUT_CACHE:
+        env = dict(os.environ)
+        # The embedded build links its ggml libraries from its own directory.
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(path.parent), env.get("LD_LIBRARY_PATH")]))
+        try:
+            out = subprocess.run([str(path), option], capture_output=True, text=True, timeout=30, env=env,
+                                 stdin=subprocess.DEVNULL)
+            _OUTPUT_CACHE[key] = (out.returncode, out.stderr + "\n" + out.stdout)
+        except (OSError, subprocess.TimeoutExpired):
+            _OUTPUT_CACHE[key] = None
+    return _OUTPUT_CACHE[key]
 
 
 def binary_version(path: Path) -> str | None:
@@ -90,41 +109,17 @@ def binary_version(path: Path) -> str | None:
     Returns:
         The output's non-empty lines joined by "; ", or None when the binary does not run.
     """
-    try:
-        stat = path.stat()
-    except OSError:
+    found = _binary_output(path, "--version")
+    if found is None or found[0] != 0:
         return None
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _VERSION_CACHE:
-        env = dict(os.environ)
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(path.parent), env.get("LD_LIBRARY_PATH")]))
-        try:
-            out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30, env=env,
-                                 stdin=subprocess.DEVNULL)
-            lines = [line.strip() for line in (out.stderr + "\n" + out.stdout).splitlines() if line.strip()]
-            _VERSION_CACHE[key] = "; ".join(lines)[:500] if out.returncode == 0 and lines else None
-        except (OSError, subprocess.TimeoutExpired):
-            _VERSION_CACHE[key] = None
-    return _VERSION_CACHE[key]
+    lines = [line.strip() for line in found[1].splitlines() if line.strip()]
+    return "; ".join(lines)[:500] if lines else None
 
 
 def binary_accepts(path: Path, flag: str) -> bool:
     """Whether `llama-server --help` lists ``flag`` (bitnet.cpp's older fork lacks some of llama.cpp's), cached."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return False
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _HELP_CACHE:
-        env = dict(os.environ)
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(path.parent), env.get("LD_LIBRARY_PATH")]))
-        try:
-            out = subprocess.run([str(path), "--help"], capture_output=True, text=True, timeout=30, env=env,
-                                 stdin=subprocess.DEVNULL)
-            _HELP_CACHE[key] = out.stdout + "\n" + out.stderr
-        except (OSError, subprocess.TimeoutExpired):
-            _HELP_CACHE[key] = ""
-    return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", _HELP_CACHE[key]) is not None
+    found = _binary_output(path, "--help")
+    return found is not None and re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", found[1]) is not None
 
 
 # A child killed by one of these while loading crashed in its own code, not for want of memory or a bad flag.

@@ -21,14 +21,18 @@ from sme_mcp.server.local_lm import LocalServer
 SECOND_SERVER = Path(__file__).resolve().parents[1] / "data" / "second_llama_server.py"
 
 
-@pytest.fixture
-def second_binary(tmp_path: Path) -> Path:
+def wrapper(tmp_path: Path, env: str = "") -> Path:
     """An executable named like llama-server that runs the second server with this interpreter."""
     binary = tmp_path / "bin" / "llama-server"
     binary.parent.mkdir()
-    binary.write_text(f"#!/bin/sh\nexec {sys.executable} {SECOND_SERVER} \"$@\"\n")
+    binary.write_text(f"#!/bin/sh\n{env}exec {sys.executable} {SECOND_SERVER} \"$@\"\n")
     binary.chmod(0o755)
     return binary
+
+
+@pytest.fixture
+def second_binary(tmp_path: Path) -> Path:
+    return wrapper(tmp_path)
 
 
 def launch(binary: Path, tmp_path: Path, **settings: object) -> LocalServer:
@@ -125,11 +129,7 @@ def test_a_child_that_fails_keeps_its_reason_in_the_failure_message(second_binar
 @pytest.fixture
 def amx_crashing_binary(tmp_path: Path) -> Path:
     """A llama-server that crashes while loading unless started with --no-repack (an AMX CPU in a VM)."""
-    binary = tmp_path / "bin" / "llama-server"
-    binary.parent.mkdir()
-    binary.write_text(f"#!/bin/sh\nSECOND_SERVER_AMX_CRASH=1 exec {sys.executable} {SECOND_SERVER} \"$@\"\n")
-    binary.chmod(0o755)
-    return binary
+    return wrapper(tmp_path, "SECOND_SERVER_AMX_CRASH=1 ")
 
 
 def test_a_crash_while_loading_restarts_the_child_without_weight_repacking(amx_crashing_binary, tmp_path):
