@@ -267,13 +267,17 @@ def _defined_names(code: str) -> set[str] | None:
     return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
 
 
-def _calls_one_of(test: str, names: set[str]) -> bool:
-    tree = ast.parse(test)
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names for n in ast.walk(tree))
-
-
 def _called_names(test: str) -> set[str]:
     return {n.func.id for n in ast.walk(ast.parse(test)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def _calls_one_of(test: str, names: set[str]) -> bool:
+    return bool(_called_names(test) & names)
+
+
+def _folded(name: str) -> str:
+    """A name without case and underscores: ``Foo_Bar`` and ``foobar`` fold alike."""
+    return name.replace("_", "").lower()
 
 
 def align_names(code: str, tests: list[str]) -> str:
@@ -296,10 +300,7 @@ def align_names(code: str, tests: list[str]) -> str:
     wanted = sorted({name for test in tests for name in _called_names(test)} - defined - set(dir(builtins)))
     aliases = []
     for name in wanted:
-        def folded(text: str) -> str:
-            return text.replace("_", "").lower()
-
-        same = [d for d in defined if folded(d) == folded(name)]
+        same = [d for d in defined if _folded(d) == _folded(name)]
         close = same or [d for d in defined if difflib.SequenceMatcher(None, d.lower(), name.lower()).ratio() >= 0.85]
         if len(close) == 1:
             aliases.append(f"{name} = {close[0]}  # the name the tests call")

@@ -221,8 +221,7 @@ def step_load(settings: Settings, log: Log) -> tuple[bool, str]:
     notes = [w for w in local.warnings if "repack" in w]
     detail = (f"{local.binary} loads {local.model_path.name if local.model_path else 'the model'} and answers "
               f"/health in {time.monotonic() - started:.1f} s" + "".join(f"; {note}" for note in notes))
-    crashed_now = any("crashed while loading (" in note for note in notes)  # this time, not remembered
-    return not crashed_now, detail
+    return local.repack_crash is None, detail  # a crash found now changed something: the build is remembered
 
 
 STEP_FUNCTIONS: dict[str, Callable[[Settings, Log], tuple[bool, str]]] = {

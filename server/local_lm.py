@@ -34,6 +34,7 @@ from sme_mcp.server.embedded import (
     embedded_model_path,
     sha256_file,
 )
+from sme_mcp.tools.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,19 @@ def _die_with_parent() -> None:
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
-def _cached_sha256(path: Path) -> str | None:
+def _file_key(path: Path) -> tuple[str, int, int] | None:
+    """(path, size, mtime): what the caches below and the crash marker know a file by; None if it is gone."""
     try:
         stat = path.stat()
     except OSError:
         return None
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
+def _cached_sha256(path: Path) -> str | None:
+    key = _file_key(path)
+    if key is None:
+        return None
     if key not in _SHA_CACHE:
         _SHA_CACHE[key] = sha256_file(path)
     return _SHA_CACHE[key]
@@ -85,11 +93,10 @@ _OUTPUT_CACHE: dict[tuple[str, int, int, str], tuple[int, str] | None] = {}
 
 def _binary_output(path: Path, option: str) -> tuple[int, str] | None:
     """(exit status, stderr then stdout) of ``llama-server OPTION``, cached per file; None when it does not run."""
-    try:
-        stat = path.stat()
-    except OSError:
+    file_key = _file_key(path)
+    if file_key is None:
         return None
-    key = (str(path), stat.st_size, stat.st_mtime_ns, option)
+    key = (*file_key, option)
     if key not in _OUTPUT_CACHE:
         env = dict(os.environ)
         # The embedded build links its ggml libraries from its own directory.
@@ -174,6 +181,7 @@ class LocalServer:
         # the weights then crash the first evaluation (SIGSEGV in ggml_backend_amx_mul_mat, seen on a 2-core
         # Xeon VM). Without repacking the plain AVX kernels run the same model.
         self.no_repack = settings.repack is False
+        self.repack_crash: str | None = None  # the signal this server's child died of with repacking on, if it did
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
@@ -381,7 +389,7 @@ class LocalServer:
         healthy = self._wait_healthy(self._proc, port)
         if not healthy:
             self._after_crash(self._proc.returncode)
-        if healthy:
+        else:
             self._check_context(port)
             self._ready.set()
             self._set("ready", f"serving on port {port} (pid {self._proc.pid})")
@@ -397,11 +405,8 @@ class LocalServer:
         return self.cache_dir / "llama-server-crashed-with-repack.json"
 
     def _build_key(self) -> str | None:
-        try:
-            stat = self.binary.stat() if self.binary else None
-        except OSError:
-            return None
-        return f"{self.binary}:{stat.st_size}:{stat.st_mtime_ns}" if stat else None
+        key = _file_key(self.binary) if self.binary else None
+        return ":".join(map(str, key)) if key else None
 
     def _crashed_with_repack(self) -> bool:
         try:
@@ -419,7 +424,7 @@ class LocalServer:
             known = known if isinstance(known, dict) else {}
             known[key] = {"signal": signal_name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             self._crash_marker.parent.mkdir(parents=True, exist_ok=True)
-            self._crash_marker.write_text(json.dumps(known, indent=1) + "\n")
+            atomic_write_text(self._crash_marker, json.dumps(known, indent=1) + "\n")
         except (OSError, ValueError) as exc:  # the fallback still works for this process
             log.warning("could not remember the crash in %s: %s", self._crash_marker, exc)
 
@@ -428,9 +433,9 @@ class LocalServer:
         if (returncode is None or -returncode not in CRASH_SIGNALS or self.no_repack or self.settings.repack is not None
                 or self.binary is None or not binary_accepts(self.binary, "--no-repack")):
             return
-        self.no_repack = True
-        self._remember_crash(signal.Signals(-returncode).name)
-        warning = (f"llama-server crashed while loading ({signal.Signals(-returncode).name}); it is started with "
+        self.no_repack, self.repack_crash = True, signal.Signals(-returncode).name
+        self._remember_crash(self.repack_crash)
+        warning = (f"llama-server crashed while loading ({self.repack_crash}); it is started with "
                    "--no-repack from now on (the CPU's AMX or repacked kernels are not used; SME_LOCAL__REPACK=false "
                    "skips the crashing first try)")
         self.warnings.append(warning)
