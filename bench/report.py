@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from typing import Any
 
 from common import REPO, RESULTS
@@ -259,16 +260,22 @@ def learning_from_use(data: dict[str, Any]) -> str:
 
 
 def server_settings(data: dict[str, Any]) -> str:
+    def served(block: dict[str, Any]) -> str:
+        counts = Counter(r.get("served_by", block["setting"]) for r in block["requests"])
+        return ", ".join(f"{name}: {n}" for name, n in sorted(counts.items()))
+
     rows = [[f"`{b['setting']}`", "busy neighbour" if b["busy_neighbour"] else "idle",
              b["decode_tokens_per_s"]["p50"], b["prompt_tokens_per_s_first_reads"]["p50"],
-             ", ".join(str(n) for n in b["prompt_tokens_evaluated_on_repeats"])] for b in data["blocks"]]
+             ", ".join(str(n) for n in b["prompt_tokens_evaluated_on_repeats"]), served(b)] for b in data["blocks"]]
     return _join([
         "**llama-server threads** (`bench/server_settings.py`): the supervised server at each setting, on an idle "
-        "machine and beside a process that keeps one core busy; requests alternate two long system prompts, so "
-        "the last column shows the prompt cache restoring each prefix (tokens evaluated on a repeat). The default "
-        "is `-t 1 -tb 2` on 2 cores (`SME_LOCAL__THREADS`, `SME_LOCAL__THREADS_BATCH`).",
+        "machine and beside a process (not a child of ours) that keeps one core busy; requests alternate two long "
+        "system prompts, so the prompt-cache column shows each prefix restored (tokens evaluated on a repeat). "
+        "`adaptive`, the default on 2-4 cores, runs `-t 2` and `-t 1 -tb 2` side by side and sends each request "
+        "to the one the other processes' CPU use calls for (`SME_LOCAL__ADAPTIVE_THREADS`; setting "
+        "`SME_LOCAL__THREADS` fixes one instead).",
         table(["setting", "machine", "generated tok/s (p50)", "prompt tok/s (first reads)",
-               "prompt tokens evaluated on repeats"], rows),
+               "prompt tokens evaluated on repeats", "served by"], rows),
         conditions(data),
     ])
 

@@ -105,6 +105,19 @@ class LocalServerSettings(BaseModel):
         default_factory=lambda: os.cpu_count() or 2,
         description="Threads for reading prompts (-tb); None: llama-server's default (same as threads)",
     )
+    # Neither thread setting above is best both idle and busy, so by default both run (server/adaptive_local.py):
+    # each call goes to `-t <cores>` while other processes leave the cores free, and to the default threads above
+    # once they keep `adaptive_busy_cores` busy. Used when neither threads setting is given, with one replica, on
+    # 2-4 cores (more cores gain little from the last one and pay for a second copy of the model's weights).
+    adaptive_threads: bool = Field(
+        default=True, description="Run an all-cores and a spare-core llama-server and send each call to the one "
+        "the other processes' CPU use calls for (only when SME_LOCAL__THREADS/THREADS_BATCH are not set, one "
+        "replica, 2-4 cores, Linux)",
+    )
+    adaptive_busy_cores: float = Field(
+        default=0.5, gt=0, description="Cores other processes must keep busy (average over the last 3 s) before "
+        "calls move to the spare-core server; they move back below half of it",
+    )
     ctx_size: int = 8192
     parallel: int = 1
     replicas: int = Field(
@@ -227,6 +240,10 @@ class Settings(BaseSettings):
     code_reasoning: bool = Field(
         default=True, description="Whether the code expert reasons step by step before writing or repairing code "
         "(ChainOfThought); false: it writes the code at once (Predict), with far fewer tokens to wait for",
+    )
+    general_reasoning: bool = Field(
+        default=True, description="Whether the general expert reasons before its answer (ChainOfThought); false: it "
+        "answers at once (Predict), with far fewer tokens to wait for",
     )
     lm_stream: bool = Field(
         default=True, description="Stream the LM calls an answer waits for: the model's tokens go out as progress, "

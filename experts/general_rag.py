@@ -99,7 +99,7 @@ class AnswerAgain(dspy.Signature):
 
 
 class RetrievalGeneralExpert(dspy.Module):
-    """Retrieve-then-answer: the top `k` passages of `search` feed a ChainOfThought.
+    """Retrieve-then-answer: the top `k` passages of `search` feed a ChainOfThought (or a Predict).
 
     The prediction carries `answer`, `reasoning`, `sources` (the distinct `{"source", "title"}` of the
     passages shown to the model, in rank order; empty when nothing relevant was retrieved) and
@@ -116,10 +116,13 @@ class RetrievalGeneralExpert(dspy.Module):
         keep_sentences: Best sentences shown per passage; 0: whole passages (see `retrieve_context`).
         sentence_window: Sentences shown either side of each of those.
         retry_echo: Ask once more when the answer only repeats the question (the `general_retry_echo` setting).
+        reasoning: Reason before answering (ChainOfThought) or answer at once (Predict); the
+            `general_reasoning` setting. Without reasoning the prediction's `reasoning` is empty.
     """
 
     def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None, pool: int = 0,
-                 keep_sentences: int = 0, sentence_window: int = 1, retry_echo: bool = True) -> None:
+                 keep_sentences: int = 0, sentence_window: int = 1, retry_echo: bool = True,
+                 reasoning: bool = True) -> None:
         super().__init__()
         self.search = search
         self.k = k
@@ -130,19 +133,20 @@ class RetrievalGeneralExpert(dspy.Module):
         self.retry_echo = retry_echo
         # Not named `respond` like GeneralExpert's predictor: DSPy loads saved signatures by field position,
         # so a GeneralExpert program would load silently mislabelled; a new name makes that a KeyError.
-        self.generate_answer = dspy.ChainOfThought(AnswerWithContext)
-        self.answer_again = dspy.ChainOfThought(AnswerAgain)
+        make = dspy.ChainOfThought if reasoning else dspy.Predict
+        self.generate_answer = make(AnswerWithContext)
+        self.answer_again = make(AnswerAgain)
 
     def forward(self, question: str) -> dspy.Prediction:
         context, sources = retrieve_context(self.search, question, self.k, self.min_similarity, self.pool,
                                             self.keep_sentences, self.sentence_window)
         pred = self.generate_answer(context=context, question=question)
-        answer, reasoning = str(pred.answer or ""), pred.reasoning
+        answer, reasoning = str(pred.answer or ""), pred.get("reasoning", "")
         if self.retry_echo and repeats_question(answer, question):
             again = self.answer_again(context=context, question=question, rejected_answer=answer)
             second = str(again.answer or "")
             if not repeats_question(second, question):
-                answer, reasoning = second, again.reasoning
+                answer, reasoning = second, again.get("reasoning", "")
         return dspy.Prediction(answer=answer, reasoning=reasoning, sources=sources,
                                verification=check_grounding(answer, context, question))
 

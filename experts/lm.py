@@ -242,16 +242,22 @@ class LMChain:
 
     # -- deployments -----------------------------------------------------------------------------
 
-    def _local_urls(self, wait: float) -> list[tuple[int, str]]:
-        """(replica number, URL) of each ready local server; the numbers stay with the replicas."""
+    def _local_urls(self, wait: float) -> list[tuple[str, str]]:
+        """(deployment name, URL) of each local server to use now: `local#N` for replica N (the numbers stay
+        with the replicas), or the name the backend gives (the adaptive pair's `local:all-cores`)."""
         if self.local is None:
             raise BackendUnavailable("no local server (disabled by SME_LOCAL__ENABLED=false or --no-local)")
+        named = getattr(self.local, "ready_deployments", None)
+        if callable(named):
+            return list(named(wait))
         ready = getattr(self.local, "ready_replicas", None)
         if callable(ready):
-            return list(ready(wait))
-        base_urls = getattr(self.local, "base_urls", None)
-        urls = list(base_urls(wait)) if callable(base_urls) else [self.local.base_url(wait)]
-        return list(enumerate(urls, start=1))
+            numbered = list(ready(wait))
+        else:
+            base_urls = getattr(self.local, "base_urls", None)
+            urls = list(base_urls(wait)) if callable(base_urls) else [self.local.base_url(wait)]
+            numbered = list(enumerate(urls, start=1))
+        return [(f"local#{number}", url) for number, url in numbered]
 
     def _deployments(self, wait: float) -> tuple[list[_Deployment], list[str]]:
         """Every usable deployment in chain order, and why the other chain entries are not usable."""
@@ -267,8 +273,7 @@ class LMChain:
                     reasons.append(f"local: {exc}")
                     continue
                 _register_local_model()
-                for r, url in urls:
-                    name = f"local#{r}"
+                for name, url in urls:
                     deployments.append(_Deployment(
                         id=f"{group}:{name}:{url}", group=group,
                         served=Served("local", self.local.model_name, f"{name} {url}"),  # type: ignore[union-attr]

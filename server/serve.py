@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from sme_mcp.config.settings import Settings
+from sme_mcp.config.settings import LocalServerSettings, Settings
 from sme_mcp.experts.service import ExpertService
+from sme_mcp.server import cpu_load
+from sme_mcp.server.adaptive_local import AdaptiveLocal
 from sme_mcp.server.app import VERSION, build_server
 from sme_mcp.server.local_fleet import LocalFleet
 from sme_mcp.server.local_lm import LocalServer
@@ -24,13 +27,26 @@ log = logging.getLogger(__name__)
 Transport = Literal["stdio", "sse", "http"]
 
 
-def make_local(settings: Settings) -> LocalServer | LocalFleet | None:
-    """The supervised local LM: one llama-server, or `SME_LOCAL__REPLICAS` of them; None when disabled."""
-    if not settings.local.enabled:
+def make_local(settings: Settings) -> LocalServer | LocalFleet | AdaptiveLocal | None:
+    """The supervised local LM: one llama-server, `SME_LOCAL__REPLICAS` of them, or the adaptive pair whose
+    threads follow the machine's load (`uses_adaptive_threads`); None when disabled."""
+    local, logs = settings.local, settings.data_dir / "logs"
+    if not local.enabled:
         return None
-    if settings.local.replicas > 1:
-        return LocalFleet(settings.local, settings.cache_dir, settings.data_dir / "logs")
-    return LocalServer(settings.local, settings.cache_dir, settings.data_dir / "logs")
+    if local.replicas > 1:
+        return LocalFleet(local, settings.cache_dir, logs)
+    if uses_adaptive_threads(local):
+        return AdaptiveLocal(local, settings.cache_dir, logs)
+    return LocalServer(local, settings.cache_dir, logs)
+
+
+def uses_adaptive_threads(local: LocalServerSettings, cpus: int | None = None) -> bool:
+    """Whether the threads follow the load: on by default, unless threads are set, replicas run, the machine
+    has 1 or more than 4 cores, or there is no /proc to read the load from."""
+    cpus = cpus or os.cpu_count() or 1
+    chosen = {"threads", "threads_batch"} & local.model_fields_set
+    return (local.adaptive_threads and not chosen and local.replicas == 1 and 2 <= cpus <= 4
+            and cpu_load.available())
 
 
 def _raise_exit(signum: int, frame: object) -> None:

@@ -145,3 +145,17 @@ def test_an_answer_that_repeats_the_question_is_asked_for_once_more() -> None:
     with dspy.context(lm=lm):
         pred = RetrievalGeneralExpert(lambda q, k: [ETNA], k=1, retry_echo=False)(question=question)
     assert len(lm.history) == 1 and "only repeats words of the question" in pred.verification["checked"]
+
+
+def test_without_reasoning_the_model_is_asked_for_the_answer_alone() -> None:
+    lm = DummyLM([{"answer": "Sicily"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [ETNA], k=1, reasoning=False)(question="Where is Mount Etna?")
+    assert pred.answer == "Sicily" and pred.reasoning == ""
+    assert "reasoning" not in last_prompt(lm)  # the output fields the model is told to fill: the answer only
+    assert pred.verification["outcome"] == "grounded"
+    # The echo retry works the same way without reasoning.
+    lm = DummyLM([{"answer": "Mount Etna"}, {"answer": "Sicily"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [ETNA], k=1, reasoning=False)(question="Where is Mount Etna?")
+    assert len(lm.history) == 2 and pred.answer == "Sicily" and pred.reasoning == ""
