@@ -79,7 +79,10 @@ async def ask_all(url: str, questions: list[dict[str, Any]], with_domain: bool) 
     async with Client(url) as client:
         for _ in range(300):  # wait for the local model, so the first question does not pay for loading it
             listed = await client.call_tool("list_experts", {})
-            if ((listed.structured_content or {}).get("local_lm") or {}).get("state") == "ready":
+            local_lm = (listed.structured_content or {}).get("local_lm") or {}
+            # The adaptive pair serves once one server is up; wait for both, so no answer pays for loading.
+            servers = (local_lm.get("servers") or {}).values()
+            if local_lm.get("state") == "ready" and all(s.get("state") == "ready" for s in servers):
                 break
             await anyio.sleep(1)
         else:
@@ -107,6 +110,7 @@ async def ask_all(url: str, questions: list[dict[str, Any]], with_domain: bool) 
             rows.append({
                 "id": q["id"], "question": q["question"], "expected_domain": q["domain"],
                 "domain": (answer or {}).get("domain"), "routed_by": (answer or {}).get("routed_by"),
+                "deployment": (answer or {}).get("deployment"),
                 "correct": ok, "why": None if ok else why, "error": error, "latency_s": round(latency, 2),
                 "first_progress_s": round(marks[0], 2) if marks else None, "progress_notifications": len(marks),
                 "max_progress_gap_s": round(max(gaps), 2), "lm_calls": cost.get("lm_calls"),

@@ -158,7 +158,16 @@ class AdaptiveLocal:
         raise BackendUnavailable(f"no local llama-server is ready ({states})")
 
     def base_url(self, wait: float = 0.0) -> str:
-        return self.ready_deployments(wait)[0][1]
+        """The all-cores server's URL once it is ready, waiting up to `wait` s (what `doctor` and set-up checks
+        read, with its model details); the spare-core server's when all-cores cannot serve.
+
+        Raises:
+            BackendUnavailable: Neither server is ready; the message gives each one's state.
+        """
+        try:
+            return self.servers[ALL_CORES].base_url(wait)
+        except BackendUnavailable:
+            return self.ready_deployments(0.0)[0][1]
 
     @property
     def model_name(self) -> str:
@@ -184,7 +193,8 @@ class AdaptiveLocal:
         cores = self.load.cores()
         servers = {name: {**s.status(), "flags": _flags(s.settings)} for name, s in self.servers.items()}
         ready = [name for name, s in servers.items() if s["state"] == "ready"]
-        return {"state": self.state, "layout": self.layout, "switches": self.switches,
+        return {"state": self.state, "layout": self.layout, "port": self.servers[self.layout].port,
+                "switches": self.switches,
                 "neighbour_cores": None if cores is None else round(cores, 2), "servers": servers,
                 "reason": f"threads follow the load: {len(ready)} of 2 layouts ready ({', '.join(ready) or 'none'}); "
                           f"calls go to {self.layout}"}

@@ -374,6 +374,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             report["backends"][LOCAL] = {
                 "ok": True, "url": url, "model": str(local.model_path), "binary": str(local.binary),
                 "binary_version": info.get("binary_version"), "n_ctx_train": local.n_ctx_train,
+                "threads": info.get("layouts") or info.get("threads"),
                 "warnings": local.warnings, "ready_after_s": round(time.monotonic() - started, 1),
             }
         except Exception as exc:
