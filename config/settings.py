@@ -99,7 +99,8 @@ class LocalServerSettings(BaseModel):
     # machine): -t 2 decoded 9.1 tok/s idle but 3.3 beside a busy neighbour (--poll 0: 9.4 / 3.1); -t 1 -tb 2
     # decoded 5.4 idle and 5.1 busy, and read prompts as fast as -t 2 idle (31.7 vs 32.6 tok/s). Neither setting
     # is best in both cases: -t 2 answers 1.7x faster on an idle machine and 1.6x slower beside a busy one. The
-    # default keeps the one that never collapses; SME_LOCAL__THREADS=2 takes the idle speed.
+    # default keeps the one that never collapses; SME_LOCAL__THREADS=2 takes the idle speed. These are the threads of
+    # a single server (SME_LOCAL__THREADS set, or adaptive_threads off); by default both layouts run, see below.
     threads: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
     threads_batch: int | None = Field(
         default_factory=lambda: os.cpu_count() or 2,
@@ -109,6 +110,8 @@ class LocalServerSettings(BaseModel):
     # each call goes to `-t <cores>` while other processes leave the cores free, and to the default threads above
     # once they keep `adaptive_busy_cores` busy. Used when neither threads setting is given, with one replica, on
     # 2-4 cores (more cores gain little from the last one and pay for a second copy of the model's weights).
+    # bench/server_settings.py, 2026-12-07 on a 2-core Xeon VM: decode 12.6 tok/s idle (-t 2 alone 12.5, -t 1 -tb 2
+    # alone 7.3) and 6.7 beside a busy neighbour (-t 2 alone 4.1, -t 1 -tb 2 alone 7.1).
     adaptive_threads: bool = Field(
         default=True, description="Run an all-cores and a spare-core llama-server and send each call to the one "
         "the other processes' CPU use calls for (only when SME_LOCAL__THREADS/THREADS_BATCH are not set, one "
