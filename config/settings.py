@@ -244,6 +244,10 @@ class Settings(BaseSettings):
         default=True, description="Whether the code expert reasons step by step before writing or repairing code "
         "(ChainOfThought); false: it writes the code at once (Predict), with far fewer tokens to wait for",
     )
+    # On the first 60 tune-half SQuAD questions of the demo corpus (bench/grounding.half), LM cache off, 2066699+:
+    # reasoning on 30/60 EM (receipts/eval-general-custom-20261207T040357Z.json, p50 13.4 s, 73 tokens generated),
+    # off 22/60 (eval-general-custom-20261207T041225Z.json, p50 8.1 s, 18.5 tokens; 4 fixed, 12 broken: longer
+    # answers, a wrong name). The rule fixed before the runs was "off only if at most one item worse": it stays on.
     general_reasoning: bool = Field(
         default=True, description="Whether the general expert reasons before its answer (ChainOfThought); false: it "
         "answers at once (Predict), with far fewer tokens to wait for",
