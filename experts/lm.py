@@ -353,7 +353,7 @@ class LMChain:
             NoBackendError: No backend is usable, or every one failed at the backend level.
             Exception: Any non-backend error from `call` (bad output, a bug) propagates at once.
         """
-        import dspy
+        from sme_mcp.experts.adapter import lm_context
 
         failures: list[str] = []
         has_local = any(spec.model == LOCAL for spec in self.specs) and self.local is not None
@@ -366,7 +366,7 @@ class LMChain:
                 raise
             self._calls.ids = []
             try:
-                with dspy.context(lm=lm):
+                with lm_context(lm):
                     result = call()
             except Exception as exc:
                 if not is_backend_failure(exc):

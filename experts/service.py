@@ -341,9 +341,9 @@ class ExpertService:
         """`call` on the role's LM chain, or on `lm` when one is given (then the chain's first backend is named)."""
         if lm is None:
             return self.chains[role].run(call)
-        import dspy
+        from sme_mcp.experts.adapter import lm_context
 
-        with dspy.context(lm=lm):
+        with lm_context(lm):
             return call(), Served("given", str(getattr(lm, "model", "") or ""))
 
     def _answer(

@@ -150,6 +150,8 @@ def _score(service: ExpertService, req: OptimizeRequest, module: dspy.Module, it
     """Per-item correctness of `module` on `items`, in the order given; `served_by` gets each item's deployment."""
     import dspy
 
+    from sme_mcp.experts.adapter import lm_context
+
     outcomes: dict[str, bool] = {}
     lock = threading.Lock()
     chain = service.chains[req.goldset]
@@ -182,7 +184,7 @@ def _score(service: ExpertService, req: OptimizeRequest, module: dspy.Module, it
             answer = service.ask(question, req.goldset, module=self.program, lm=lm)
             return dspy.Prediction(answer=answer.answer, code=answer.code)
 
-    with dspy.context(lm=lm):
+    with lm_context(lm):
         dspy.Evaluate(devset=_examples(items), metric=metric, num_threads=req.threads, display_progress=False,
                       max_errors=len(items) + 1, provide_traceback=False)(AsUsersAreAnswered())
     if cancel.is_set():
@@ -228,7 +230,7 @@ def run_optimization(
         NoBackendError: No LM backend for the role.
         OptimizationCancelled: `cancel` was set; nothing was saved or promoted.
     """
-    import dspy
+    from sme_mcp.experts.adapter import lm_context
 
     progress = progress or (lambda *_: None)
     cancel = cancel or threading.Event()
@@ -279,7 +281,7 @@ def run_optimization(
     nearest = getattr(student, "nearest", None) if req.goldset == "router" else None
     if nearest is not None:
         student.use_nearest = False
-    with dspy.context(lm=lm):
+    with lm_context(lm):
         candidate_module = _compile(
             req, student, _examples(train), _examples(select), lm,
             _plain_metric(metric_name, count, cancel), _feedback_metric(metric_name, count, cancel),
