@@ -152,8 +152,7 @@ class AdaptiveLocal:
             left = deadline - time.monotonic()
             if left <= 0 or all(s.state in ("disabled", "failed") for s in self.servers.values()):
                 break
-            # Waiting on the chosen server returns as soon as it is ready; the loop then also sees the other.
-            self.servers[chosen]._ready.wait(min(left, 0.5))
+            time.sleep(min(left, 0.25))
         states = "; ".join(f"{name}: {s.state}: {s.reason}" for name, s in self.servers.items())
         raise BackendUnavailable(f"no local llama-server is ready ({states})")
 
