@@ -25,7 +25,7 @@ from typing import Any
 from sme_mcp.config.settings import LocalServerSettings
 from sme_mcp.experts.lm import BackendUnavailable
 from sme_mcp.server.cpu_load import NeighbourLoad
-from sme_mcp.server.local_lm import LocalServer
+from sme_mcp.server.local_lm import LocalServer, batch_threads
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,8 @@ def next_layout(current: str, neighbour_cores: float | None, busy_at: float) -> 
 
 
 def _flags(settings: LocalServerSettings) -> str:
-    tb = settings.threads_batch
-    return f"-t {settings.threads}" + (f" -tb {tb}" if tb is not None and tb != settings.threads else "")
+    tb = batch_threads(settings)
+    return f"-t {settings.threads}" + (f" -tb {tb}" if tb is not None else "")
 
 
 class AdaptiveLocal:

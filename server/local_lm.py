@@ -156,6 +156,19 @@ def _health(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
+def batch_threads(settings: LocalServerSettings) -> int | None:
+    """The `-tb` llama-server gets: the prompt-reading threads when they differ from `-t`, else None (no flag).
+
+    Example:
+        >>> batch_threads(LocalServerSettings(threads=1, threads_batch=2))
+        2
+        >>> batch_threads(LocalServerSettings(threads=2, threads_batch=2)) is None
+        True
+    """
+    tb = settings.threads_batch
+    return tb if tb is not None and tb != settings.threads else None
+
+
 class LocalServer:
     """A supervised llama-server (llama.cpp's, or bitnet.cpp's build with the same flags).
 
@@ -334,8 +347,8 @@ class LocalServer:
             str(self.binary), "-m", str(self.model_path), "--host", s.host, "--port", str(port),
             "-c", str(s.ctx_size), "-t", str(s.threads), "-np", str(s.parallel), "--alias", ALIAS,
         ]
-        if s.threads_batch is not None and s.threads_batch != s.threads:
-            cmd += ["-tb", str(s.threads_batch)]
+        if (tb := batch_threads(s)) is not None:
+            cmd += ["-tb", str(tb)]
         if s.chat_template:
             cmd += ["--chat-template", s.chat_template]
         if self.no_repack:
