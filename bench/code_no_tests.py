@@ -1,0 +1,210 @@
+"""How much of the code expert's work pays off when the question gives no tests, on the code DEV split.
+
+A user rarely writes an ``assert``: "write a function that reverses the words in a sentence". The expert then
+writes the code, writes 2-3 checks of its own, and repairs the code (twice at most) and samples an alternative
+while those self-written checks fail: up to 4 LM calls and 60-90 s on 2 cores (bench/user_questions.py), though
+the checks are as fallible as the code. This bench measures what each step is worth.
+
+Each dev item's question is rewritten as a user would ask it: the MBPP task text, the example assert removed, and
+"The function should be named NAME." (the gold tests call it). The expert runs once per item with the full
+budget (2 repairs, one alternative), every attempt recorded: its code, seconds, tokens and self-check results.
+Each attempt's code is then scored against ALL the gold tests (never shown to the model). Because the calls are
+made in order and all but the alternative are greedy, the cheaper policies are prefixes of this one run:
+
+- ``write only``: the first write, no checks (1 call);
+- ``checks, no repair``: write + checks, the write returned as it is, the checks only reported (2 calls);
+- ``checks, 1 repair``: + at most one repair, no alternative; the version passing most checks is returned;
+- ``full``: today's policy (2 repairs, then an alternative at temperature 0.7).
+
+The rule to choose, fixed before the run: the cheapest policy (fewest LM calls per item on average) whose gold
+pass count is at most one item below the full policy's becomes the policy for questions without tests. The
+holdout split is never used here.
+
+Usage:
+    .venv/bin/python bench/code_no_tests.py [--n 50] [--threads 2] [--note "..."]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import REPO, conditions, finish, print_table, summary, write_result
+
+POLICIES = ("write only", "checks, no repair", "checks, 1 repair", "full")
+
+
+def as_user_question(question: str, tests: list[str]) -> str | None:
+    """The MBPP question without its example test, naming the function the gold tests call; None without one."""
+    match = re.search(r"assert\s+([A-Za-z_]\w*)\s*\(", tests[0]) if tests else None
+    if match is None:
+        return None
+    task = re.split(r"\n\s*Your function must pass", question)[0].strip()
+    return f"{task}\nThe function should be named {match.group(1)}."
+
+
+def returned(attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The attempt the expert returns among these: most self-checks passed, the earliest on a tie."""
+    def score(a: dict[str, Any]) -> tuple[bool, int]:
+        return (False, -1) if a["checks_total"] is None else (a["checks_passed"] == a["checks_total"],
+                                                               a["checks_passed"])
+    best = attempts[0]
+    for attempt in attempts[1:]:
+        if score(attempt) > score(best):
+            best = attempt
+    return best
+
+
+def policy_outcome(policy: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Gold pass, seconds and LM calls of one item under a policy, read off the full run's attempts."""
+    attempts, checks_s = row["attempts"], row["checks_seconds"]
+    write = attempts[0]
+    if policy == "write only":
+        return {"gold_pass": write["gold_pass"], "seconds": write["seconds"], "lm_calls": 1}
+    with_checks = write["seconds"] + (checks_s or 0.0)
+    calls = 1 + (checks_s is not None)
+    if policy == "checks, no repair":
+        return {"gold_pass": write["gold_pass"], "seconds": with_checks, "lm_calls": calls}
+    if policy == "checks, 1 repair":
+        used = [write, *[a for a in attempts if a["kind"] == "repair"][:1]]
+        best = returned(used)
+        return {"gold_pass": best["gold_pass"], "seconds": with_checks + sum(a["seconds"] for a in used[1:]),
+                "lm_calls": calls + len(used) - 1}
+    best = returned(attempts)
+    return {"gold_pass": best["gold_pass"], "seconds": row["seconds"], "lm_calls": row["lm_calls"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=50, help="first N items of the dev split")
+    parser.add_argument("--threads", type=int, default=2, help="llama-server -t (one server, no adaptive pair)")
+    parser.add_argument("--note", default="", help="recorded with the result")
+    parser.add_argument("--out", default="code_no_tests", help="result name under bench/results")
+    args = parser.parse_args()
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    sys.path.insert(0, str(REPO))
+    import dspy
+
+    from sme_mcp.config.settings import LMSpec, Settings
+    from sme_mcp.experts.adapter import lm_context
+    from sme_mcp.experts.code_expert import VerifiedCodeExpert
+    from sme_mcp.experts.lm import LMChain
+    from sme_mcp.optimize.goldsets import goldset_path, load_goldset
+    from sme_mcp.optimize.metrics import code_passes
+    from sme_mcp.optimize.stats import wilson_interval
+    from sme_mcp.server.local_lm import LocalServer
+
+    class RecordingExpert(VerifiedCodeExpert):
+        """The shipped expert, recording each attempt's code and time and the checks call's time."""
+
+        def _attempt(self, kind, predictor, tests, **kwargs):  # type: ignore[no-untyped-def]
+            started = time.monotonic()
+            attempt = super()._attempt(kind, predictor, tests, **kwargs)
+            self.record.append((attempt, time.monotonic() - started))
+            return attempt
+
+        def _call(self, predictor, **kwargs):  # type: ignore[no-untyped-def]
+            started = time.monotonic()
+            try:
+                return super()._call(predictor, **kwargs)
+            finally:
+                if predictor is self.write_checks:
+                    self.checks_seconds = time.monotonic() - started
+
+    cond = conditions(args.note or f"first {args.n} code dev items asked without tests; -t {args.threads}")
+    settings = Settings()
+    items = load_goldset(goldset_path(settings.goldsets_dir, "code", "dev"), limit=args.n)
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    local = settings.local.model_copy(update={"threads": args.threads, "threads_batch": args.threads})
+    server = LocalServer(local, settings.cache_dir, Path(tempfile.mkdtemp(prefix="sme-bench-code-no-tests-")))
+    server.start()
+    rows: list[dict[str, Any]] = []
+    try:
+        server.base_url(wait=300)
+        lm, _ = LMChain("code", [LMSpec()], server, cache=False).first_available()
+        for i, item in enumerate(items, 1):
+            question = as_user_question(item.question, item.tests)
+            if question is None:
+                continue
+            expert = RecordingExpert(repair_attempts=settings.code_repair_attempts, reasoning=settings.code_reasoning)
+            expert.record, expert.checks_seconds = [], None
+            started, history = time.monotonic(), len(lm.history)
+            error = None
+            try:
+                with lm_context(lm):
+                    pred = expert(question=question)
+            except Exception as exc:  # a failed item is recorded as such, the run goes on
+                pred, error = None, f"{type(exc).__name__}: {str(exc)[:300]}"
+            seconds = time.monotonic() - started
+            attempts = []
+            for attempt, attempt_s in expert.record:
+                passed, detail = code_passes(attempt.code, item.tests, item.setup)
+                attempts.append({
+                    "kind": attempt.kind, "seconds": round(attempt_s, 2), "gold_pass": passed,
+                    "gold_detail": None if passed else detail[:200],
+                    "checks_passed": attempt.run.n_passed if attempt.run else None,
+                    "checks_total": attempt.run.total if attempt.run else None, "code": attempt.code,
+                })
+            usage = [e.get("usage") or {} for e in lm.history[history:]]
+            row = {
+                "id": item.id, "question": question, "seconds": round(seconds, 2), "error": error,
+                "lm_calls": getattr(pred, "lm_calls", len(usage)),
+                "completion_tokens": sum(u.get("completion_tokens") or 0 for u in usage),
+                "checks_seconds": None if expert.checks_seconds is None else round(expert.checks_seconds, 2),
+                "verification": pred.verification.outcome if pred is not None else None,
+                "attempts": attempts,
+            }
+            if not attempts:  # nothing parsed at all: every policy misses it at the time it took
+                row["attempts"] = [{"kind": "write", "seconds": row["seconds"], "gold_pass": False,
+                                    "gold_detail": error, "checks_passed": None, "checks_total": None, "code": ""}]
+            rows.append(row)
+            outcome = policy_outcome("full", row)
+            print(f"[{i}/{len(items)}] {item.id}: {'PASS' if outcome['gold_pass'] else 'fail'} "
+                  f"{[(a['kind'], a['gold_pass'], a['checks_passed'], a['checks_total']) for a in attempts]} "
+                  f"{row['lm_calls']} calls {row['seconds']:.1f} s", flush=True)
+    finally:
+        server.stop()
+
+    policies = {}
+    for policy in POLICIES:
+        outcomes = [policy_outcome(policy, row) for row in rows]
+        k, n = sum(o["gold_pass"] for o in outcomes), len(outcomes)
+        low, high = wilson_interval(k, n)
+        policies[policy] = {
+            "passed": k, "n": n, "ci95": [round(low, 3), round(high, 3)],
+            "lm_calls_mean": round(sum(o["lm_calls"] for o in outcomes) / max(n, 1), 2),
+            "seconds": summary([o["seconds"] for o in outcomes]),
+            "over_60_s": sum(o["seconds"] > 60 for o in outcomes),
+        }
+    full = policies["full"]["passed"]
+    eligible = [p for p in POLICIES if policies[p]["passed"] >= full - 1]
+    chosen = min(eligible, key=lambda p: policies[p]["lm_calls_mean"])
+    result = {
+        "conditions": finish(cond),
+        "setup": {"split": "dev", "n": len(rows), "threads": args.threads, "model": server.model_path.name
+                  if server.model_path else None, "repair_attempts": settings.code_repair_attempts,
+                  "reasoning": settings.code_reasoning, "lm_cache": False,
+                  "question": "MBPP task text, example assert removed, 'The function should be named NAME.'",
+                  "scoring": "optimize.metrics.code_passes of each attempt against all gold tests",
+                  "rule": "cheapest policy (mean LM calls) within one gold pass of the full policy"},
+        "policies": policies, "chosen": chosen, "items": rows,
+    }
+    path = write_result(args.out, result)
+    print()
+    print_table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], [
+        [p, f"{v['passed']}/{v['n']}", v["ci95"], v["lm_calls_mean"], v["seconds"]["p50"], v["seconds"]["p95"],
+         v["seconds"]["max"], v["over_60_s"]] for p, v in policies.items()])
+    print(f"\nchosen by the rule: {chosen}")
+    print(f"load average before {cond['loadavg_before']}, after {result['conditions']['loadavg_after']}")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
