@@ -17,8 +17,9 @@ made in order and all but the alternative are greedy, the cheaper policies are p
 - ``full``: today's policy (2 repairs, then an alternative at temperature 0.7).
 
 The rule to choose, fixed before the run: the cheapest policy (fewest LM calls per item on average) whose gold
-pass count is at most one item below the full policy's becomes the policy for questions without tests. The
-holdout split is never used here.
+pass count is at most one item below the full policy's becomes the policy for questions without tests.
+``write only`` is reported but not eligible: an answer to a question without tests must still say what its own
+checks showed (issue #13). The holdout split is never used here.
 
 Usage:
     .venv/bin/python bench/code_no_tests.py [--n 50] [--threads 2] [--note "..."]
@@ -184,7 +185,7 @@ def main() -> None:
             "over_60_s": sum(o["seconds"] > 60 for o in outcomes),
         }
     full = policies["full"]["passed"]
-    eligible = [p for p in POLICIES if policies[p]["passed"] >= full - 1]
+    eligible = [p for p in POLICIES[1:] if policies[p]["passed"] >= full - 1]  # checks are required
     chosen = min(eligible, key=lambda p: policies[p]["lm_calls_mean"])
     result = {
         "conditions": finish(cond),
@@ -193,7 +194,7 @@ def main() -> None:
                   "reasoning": settings.code_reasoning, "lm_cache": False,
                   "question": "MBPP task text, example assert removed, 'The function should be named NAME.'",
                   "scoring": "optimize.metrics.code_passes of each attempt against all gold tests",
-                  "rule": "cheapest policy (mean LM calls) within one gold pass of the full policy"},
+                  "rule": "cheapest policy with checks (mean LM calls) within one gold pass of the full policy"},
         "policies": policies, "chosen": chosen, "items": rows,
     }
     path = write_result(args.out, result)
