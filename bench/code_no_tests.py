@@ -28,6 +28,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -36,9 +37,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import REPO, conditions, finish, print_table, summary, write_result
+from common import REPO, RESULTS, conditions, finish, print_table, summary, write_result
 
 POLICIES = ("write only", "checks, no repair", "checks, 1 repair", "full")
+RULE = "cheapest policy with checks (mean LM calls) within one gold pass of the full policy"
 
 
 def as_user_question(question: str, tests: list[str]) -> str | None:
@@ -81,16 +83,52 @@ def policy_outcome(policy: str, row: dict[str, Any]) -> dict[str, Any]:
     return {"gold_pass": best["gold_pass"], "seconds": row["seconds"], "lm_calls": row["lm_calls"]}
 
 
+def compare(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """Each policy's gold passes, LM calls and seconds over the items, and the policy the rule chooses."""
+    from sme_mcp.optimize.stats import wilson_interval
+
+    policies = {}
+    for policy in POLICIES:
+        outcomes = [policy_outcome(policy, row) for row in rows]
+        k, n = sum(o["gold_pass"] for o in outcomes), len(outcomes)
+        low, high = wilson_interval(k, n)
+        policies[policy] = {
+            "passed": k, "n": n, "ci95": [round(low, 3), round(high, 3)],
+            "lm_calls_mean": round(sum(o["lm_calls"] for o in outcomes) / max(n, 1), 2),
+            "seconds": summary([o["seconds"] for o in outcomes]),
+            "over_60_s": sum(o["seconds"] > 60 for o in outcomes),
+        }
+    full = policies["full"]["passed"]
+    eligible = [p for p in POLICIES[1:] if policies[p]["passed"] >= full - 1]  # checks are required
+    return policies, min(eligible, key=lambda p: policies[p]["lm_calls_mean"])
+
+
+def print_comparison(policies: dict[str, Any], chosen: str) -> None:
+    print_table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], [
+        [p, f"{v['passed']}/{v['n']}", v["ci95"], v["lm_calls_mean"], v["seconds"]["p50"], v["seconds"]["p95"],
+         v["seconds"]["max"], v["over_60_s"]] for p, v in policies.items()])
+    print(f"\nchosen by the rule: {chosen}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50, help="first N items of the dev split")
     parser.add_argument("--threads", type=int, default=2, help="llama-server -t (one server, no adaptive pair)")
     parser.add_argument("--note", default="", help="recorded with the result")
     parser.add_argument("--out", default="code_no_tests", help="result name under bench/results")
+    parser.add_argument("--compare-only", action="store_true",
+                        help="recompute the policy table of bench/results/<out>.json from its items; no LM")
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
+    if args.compare_only:
+        result = json.loads((RESULTS / f"{args.out}.json").read_text())
+        result["policies"], result["chosen"] = compare(result["items"])
+        result["setup"]["rule"] = RULE
+        write_result(args.out, result)
+        print_comparison(result["policies"], result["chosen"])
+        return
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    sys.path.insert(0, str(REPO))
     import dspy
 
     from sme_mcp.config.settings import LMSpec, Settings
@@ -99,7 +137,6 @@ def main() -> None:
     from sme_mcp.experts.lm import LMChain
     from sme_mcp.optimize.goldsets import goldset_path, load_goldset
     from sme_mcp.optimize.metrics import code_passes
-    from sme_mcp.optimize.stats import wilson_interval
     from sme_mcp.server.local_lm import LocalServer
 
     class RecordingExpert(VerifiedCodeExpert):
@@ -173,20 +210,7 @@ def main() -> None:
     finally:
         server.stop()
 
-    policies = {}
-    for policy in POLICIES:
-        outcomes = [policy_outcome(policy, row) for row in rows]
-        k, n = sum(o["gold_pass"] for o in outcomes), len(outcomes)
-        low, high = wilson_interval(k, n)
-        policies[policy] = {
-            "passed": k, "n": n, "ci95": [round(low, 3), round(high, 3)],
-            "lm_calls_mean": round(sum(o["lm_calls"] for o in outcomes) / max(n, 1), 2),
-            "seconds": summary([o["seconds"] for o in outcomes]),
-            "over_60_s": sum(o["seconds"] > 60 for o in outcomes),
-        }
-    full = policies["full"]["passed"]
-    eligible = [p for p in POLICIES[1:] if policies[p]["passed"] >= full - 1]  # checks are required
-    chosen = min(eligible, key=lambda p: policies[p]["lm_calls_mean"])
+    policies, chosen = compare(rows)
     result = {
         "conditions": finish(cond),
         "setup": {"split": "dev", "n": len(rows), "threads": args.threads, "model": server.model_path.name
@@ -194,15 +218,12 @@ def main() -> None:
                   "reasoning": settings.code_reasoning, "lm_cache": False,
                   "question": "MBPP task text, example assert removed, 'The function should be named NAME.'",
                   "scoring": "optimize.metrics.code_passes of each attempt against all gold tests",
-                  "rule": "cheapest policy with checks (mean LM calls) within one gold pass of the full policy"},
+                  "rule": RULE},
         "policies": policies, "chosen": chosen, "items": rows,
     }
     path = write_result(args.out, result)
     print()
-    print_table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], [
-        [p, f"{v['passed']}/{v['n']}", v["ci95"], v["lm_calls_mean"], v["seconds"]["p50"], v["seconds"]["p95"],
-         v["seconds"]["max"], v["over_60_s"]] for p, v in policies.items()])
-    print(f"\nchosen by the rule: {chosen}")
+    print_comparison(policies, chosen)
     print(f"load average before {cond['loadavg_before']}, after {result['conditions']['loadavg_after']}")
     print(f"wrote {path}")
 
