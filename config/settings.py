@@ -237,6 +237,11 @@ class Settings(BaseSettings):
         default=2, ge=0, le=5, description="Times the code expert may repair code that failed its tests in the "
         "sandbox (each repair is one LM call; the expert makes at most 4 calls per question)",
     )
+    code_calls_without_tests: int = Field(
+        default=4, ge=2, le=4, description="LM calls the code expert may make when the question gives no tests and "
+        "the checks are its own: 2 = write and check (the checks' outcome is reported), 3 = also one repair, 4 = "
+        "repairs and a sampled alternative like a question with tests",
+    )
     # On the first 10 code dev items, with verification: reasoning on 5/10 (bench/results/code_verify.json), off 3/10
     # (receipts/eval-code-dev-20261202T032355Z.json), and off was not much faster per item (more items needed
     # repairs): reasoning stays on.

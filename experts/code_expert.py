@@ -392,6 +392,9 @@ class VerifiedCodeExpert(dspy.Module):
         repair_attempts: Repairs allowed after a failed run (the `code_repair_attempts` setting).
         alternative: Whether to sample a fresh write when repairs stall.
         max_lm_calls: Upper bound on LM calls per question.
+        max_lm_calls_self_checked: Upper bound on LM calls when the question gives no tests, so the checks are
+            the expert's own (the `code_calls_without_tests` setting): 2 writes and checks the code and reports
+            what the checks showed; 3 also allows one repair; 4 the full budget. None: `max_lm_calls`.
         timeout_s: Wall-clock limit of each sandboxed run.
         reasoning: Whether `write` and `repair` reason step by step before the code (ChainOfThought) or
             write it at once (Predict); the `code_reasoning` setting.
@@ -405,7 +408,7 @@ class VerifiedCodeExpert(dspy.Module):
     """
 
     def __init__(self, repair_attempts: int = 2, alternative: bool = True, max_lm_calls: int = MAX_LM_CALLS,
-                 timeout_s: float = 10.0, reasoning: bool = True) -> None:
+                 timeout_s: float = 10.0, reasoning: bool = True, max_lm_calls_self_checked: int | None = None) -> None:
         super().__init__()
         # With reasoning, `write` has CodeExpert's name and shape (ChainOfThought(WriteCode)): its programs load.
         # Without, the model writes the code straight away: on this hardware the reasoning is most of the tokens
@@ -419,6 +422,7 @@ class VerifiedCodeExpert(dspy.Module):
         self.repair_attempts = repair_attempts
         self.alternative = alternative
         self.max_lm_calls = max_lm_calls
+        self.max_lm_calls_self_checked = max_lm_calls if max_lm_calls_self_checked is None else max_lm_calls_self_checked
         self.timeout_s = timeout_s
 
     def forward(self, question: str) -> dspy.Prediction:
@@ -465,10 +469,12 @@ class VerifiedCodeExpert(dspy.Module):
         started = time.monotonic()
         tests = tests_from_question(question)
         given = bool(tests)
+        # Checks the expert wrote itself are as fallible as its code: repairs chasing them cost 20-40 s each.
+        budget = self.max_lm_calls if given else min(self.max_lm_calls, self.max_lm_calls_self_checked)
         first = self._try("write", self.write, tests, question=question) or Attempt(
             "write", dspy.Prediction(code="", explanation=""), "", None)  # an unparsable reply: the alternative may do
         attempts, calls, checks_trace = [first], 1, []
-        if not given and first.code and calls < self.max_lm_calls:
+        if not given and first.code and calls < budget:
             calls += 1
             try:
                 checks, checks_trace = self._call(self.write_checks, question=question, code=first.code)
@@ -482,7 +488,7 @@ class VerifiedCodeExpert(dspy.Module):
         seen = {_failure_signature(first.run)} if first.run else set()
         repairs = 0
         while (attempts[-1].run is not None and not attempts[-1].run.passed
-               and repairs < self.repair_attempts and calls < self.max_lm_calls):
+               and repairs < self.repair_attempts and calls < budget):
             last = attempts[-1]
             calls, repairs = calls + 1, repairs + 1
             repaired = self._try("repair", self.repair, tests, question=question, previous_code=last.code,
@@ -499,7 +505,7 @@ class VerifiedCodeExpert(dspy.Module):
         best = max(attempts, key=lambda a: a.score)  # the earliest version wins a tie
         # A write with no code at all (an empty field, a reply cut off) is worth a fresh sample as much as a failed one.
         stalled = best.run is not None and not best.run.passed or not best.code and bool(tests)
-        if self.alternative and stalled and calls < self.max_lm_calls:
+        if self.alternative and stalled and calls < budget:
             calls += 1
             sample = self._try("alternative", self.write, tests, question=question,
                                config={"temperature": ALTERNATIVE_TEMPERATURE, "rollout_id": 1})

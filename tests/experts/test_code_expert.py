@@ -215,6 +215,29 @@ def test_own_checks_that_fail_lead_to_a_repair_that_is_told_they_may_be_wrong() 
     assert "written by the expert, not given" in prompt(lm, 2)
 
 
+@pytest.mark.parametrize(("budget", "calls"), [(2, 2), (3, 3), (4, 4)])
+def test_own_checks_get_their_own_call_budget(budget: int, calls: int) -> None:
+    question = "Write a Python function f(n) that returns 100."
+    answers = [code("def f(n):\n    return 0"), {"checks": "assert f(1) == 100"},
+               *[code(f"def f(n):\n    return {i}") for i in range(1, 5)]]  # every version fails differently
+    pred, lm = ask(VerifiedCodeExpert(max_lm_calls_self_checked=budget), question, answers)
+    assert pred.lm_calls == calls == len(lm.history)
+    assert pred.verification.outcome == "failed" and "written by the expert itself" in pred.verification.checked
+    assert pred.verification.details == ["assert f(1) == 100 -> AssertionError: 0 == 100 is False"]
+
+
+def test_the_self_checked_budget_leaves_questions_with_tests_alone() -> None:
+    answers = [code(f"def f(n):\n    return {i}") for i in range(10)]
+    pred, lm = ask(VerifiedCodeExpert(max_lm_calls_self_checked=2), "Write f(n).\nassert f(1) == 100", answers)
+    assert pred.lm_calls == 4 == len(lm.history)  # write, two repairs, an alternative
+
+
+def test_the_service_builds_the_code_expert_with_the_settings_budget(tmp_path: Path) -> None:
+    service = ExpertService(Settings(data_dir=tmp_path, code_calls_without_tests=3), local=None)
+    expert = service.build_module("code")
+    assert expert.max_lm_calls_self_checked == 3 and expert.max_lm_calls == 4
+
+
 def test_code_that_does_not_load_is_reported_and_repaired() -> None:
     pred, lm = ask(VerifiedCodeExpert(), "Write square(n).\nassert square(3) == 9",
                    [code("def square(n)\n    return n * n"), code(RIGHT_SQUARE)])
