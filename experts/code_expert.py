@@ -422,7 +422,7 @@ class VerifiedCodeExpert(dspy.Module):
         self.repair_attempts = repair_attempts
         self.alternative = alternative
         self.max_lm_calls = max_lm_calls
-        self.max_lm_calls_self_checked = max_lm_calls if max_lm_calls_self_checked is None else max_lm_calls_self_checked
+        self.max_lm_calls_self_checked = max_lm_calls_self_checked or max_lm_calls
         self.timeout_s = timeout_s
 
     def forward(self, question: str) -> dspy.Prediction:
