@@ -401,6 +401,26 @@ def code_plain_prompt(data: dict[str, Any]) -> str:
     ])
 
 
+def code_no_tests(data: dict[str, Any]) -> str:
+    setup = data["setup"]
+    rows = [[policy + (" (chosen)" if policy == data["chosen"] else ""), f"{v['passed']}/{v['n']}",
+             f"[{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]", v["lm_calls_mean"], v["seconds"]["p50"], v["seconds"]["p95"],
+             v["seconds"]["max"], v["over_60_s"]] for policy, v in data["policies"].items()]
+    return _join([
+        "**Code questions without tests: what checks, repairs and the alternative are worth** "
+        f"(`bench/code_no_tests.py`): the first {setup['n']} code {setup['split']} items asked as a user would, the "
+        "example assert removed and the function's name given in words. The expert ran each with its full budget, "
+        "every attempt recorded; each attempt's code was scored against all of MBPP's asserts (never shown). The "
+        "cheaper policies are prefixes of that run: `write only` (1 call, no checks; not eligible, an answer must say "
+        "what its own checks showed), `checks, no repair` (the write returned, its checks reported), `checks, 1 "
+        "repair` and `full` (2 repairs, then an alternative at temperature 0.7); the version passing most of the "
+        f"expert's own checks is returned. Rule fixed before the run: {setup['rule']}. The chosen policy is the "
+        "default of `SME_CODE_CALLS_WITHOUT_TESTS`.",
+        table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], rows),
+        conditions(data),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -418,7 +438,7 @@ def section() -> str:
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
                          ("retrieval_gate", retrieval_gate), ("retrieval_rerank", retrieval_rerank),
                          ("context_window", context_window), ("grounding", grounding),
-                         ("code_plain_prompt", code_plain_prompt),
+                         ("code_plain_prompt", code_plain_prompt), ("code_no_tests", code_no_tests),
                          ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")

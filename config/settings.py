@@ -237,8 +237,12 @@ class Settings(BaseSettings):
         default=2, ge=0, le=5, description="Times the code expert may repair code that failed its tests in the "
         "sandbox (each repair is one LM call; the expert makes at most 4 calls per question)",
     )
+    # bench/code_no_tests.py, first 50 code dev items asked without tests (2026-12-07): all gold tests passed by
+    # 18/50 with the write and its checks (2 calls, p50 27.8 s), 19/50 with one repair (2.58 calls, p50 45.5 s) or
+    # the full budget (3.14 calls, p50 60.5 s, 25 of 50 over 60 s). The rule fixed before the run, the cheapest
+    # policy within one item of the full one, chose 2: repairs mostly chased the expert's own wrong checks.
     code_calls_without_tests: int = Field(
-        default=4, ge=2, le=4, description="LM calls the code expert may make when the question gives no tests and "
+        default=2, ge=2, le=4, description="LM calls the code expert may make when the question gives no tests and "
         "the checks are its own: 2 = write and check (the checks' outcome is reported), 3 = also one repair, 4 = "
         "repairs and a sampled alternative like a question with tests",
     )

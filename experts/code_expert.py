@@ -31,6 +31,9 @@ from sme_mcp.tools.test_harness import TestRun, run_tests
 
 MAX_TESTS = 20
 MAX_CHECKS = 3
+# 3 asserts fit in far fewer tokens; without a cap, 4 of 50 checks calls ran on to the 1024-token limit (77-91 s
+# each, bench/results/code_no_tests.json), and only the first MAX_CHECKS asserts are used anyway.
+CHECKS_MAX_TOKENS = 256
 MAX_LM_CALLS = 4  # each call costs 5-15 s on the local model
 ALTERNATIVE_TEMPERATURE = 0.7
 
@@ -477,7 +480,8 @@ class VerifiedCodeExpert(dspy.Module):
         if not given and first.code and calls < budget:
             calls += 1
             try:
-                checks, checks_trace = self._call(self.write_checks, question=question, code=first.code)
+                checks, checks_trace = self._call(self.write_checks, question=question, code=first.code,
+                                                  config={"max_tokens": CHECKS_MAX_TOKENS})
             except AdapterParseError:
                 checks = dspy.Prediction(checks="")
             names = _defined_names(first.code)

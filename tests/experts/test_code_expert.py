@@ -16,7 +16,7 @@ from dspy.utils import DummyLM
 
 from sme_mcp.config.settings import Settings
 from sme_mcp.experts.answer import Verification, answer_from_prediction
-from sme_mcp.experts.code_expert import VerifiedCodeExpert, code_in, is_explanation_question
+from sme_mcp.experts.code_expert import CHECKS_MAX_TOKENS, VerifiedCodeExpert, code_in, is_explanation_question
 from sme_mcp.experts.code_expert import tests_from_question as parse_tests  # a name pytest does not collect
 from sme_mcp.experts.lm import Served
 from sme_mcp.experts.service import ExpertService
@@ -205,6 +205,7 @@ def test_a_question_without_tests_gets_the_experts_own_checks_and_says_so() -> N
     assert (v.outcome, v.tests_run, v.tests_passed) == ("passed", 2, 2)  # the check of an unknown name is dropped
     assert "written by the expert itself" in v.checked and "taken from the question" not in v.checked
     assert pred.lm_calls == 2 and good in prompt(lm, 1)  # the checks were written against the code
+    assert lm.history[1]["kwargs"]["max_tokens"] == CHECKS_MAX_TOKENS  # a runaway list of asserts is cut short
 
 
 def test_own_checks_that_fail_lead_to_a_repair_that_is_told_they_may_be_wrong() -> None:

@@ -102,7 +102,8 @@ def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
                      "retrieval_keep_sentences": 0, "retrieval_sentence_window": 1, "general_retry_echo": True,
                      "general_reasoning": True,
                      "collection": None}  # nothing ingested
-    assert _expert_settings(service, "code") == {"code_repair_attempts": 2, "code_reasoning": True}
+    assert _expert_settings(service, "code") == {"code_repair_attempts": 2, "code_reasoning": True,
+                                                 "code_calls_without_tests": service.settings.code_calls_without_tests}
     assert _expert_settings(service, "math") == {"react_max_iters": 5}
 
 
