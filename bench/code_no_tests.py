@@ -21,8 +21,16 @@ pass count is at most one item below the full policy's becomes the policy for qu
 ``write only`` is reported but not eligible: an answer to a question without tests must still say what its own
 checks showed (issue #13). The holdout split is never used here.
 
+A second run can try another expert on the same items, e.g. without reasoning (``--reasoning off``), with its
+budget cut to the policies worth comparing (``--max-calls 2``: write and checks only), paired item by item with
+an earlier result (``--paired-with code_no_tests``). Rule for that run, fixed before it: the code expert writes
+without reasoning for questions without tests if, under the chosen policy (write and checks), it passes at least
+as many items as with reasoning less one.
+
 Usage:
     .venv/bin/python bench/code_no_tests.py [--n 50] [--threads 2] [--note "..."]
+    .venv/bin/python bench/code_no_tests.py --reasoning off --max-calls 2 --out code_no_tests_predict \
+        --paired-with code_no_tests
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from typing import Any
 from common import REPO, RESULTS, conditions, finish, print_table, summary, write_result
 
 POLICIES = ("write only", "checks, no repair", "checks, 1 repair", "full")
+POLICY_CALLS = {"write only": 1, "checks, no repair": 2, "checks, 1 repair": 3, "full": 4}
 RULE = "cheapest policy with checks (mean LM calls) within one gold pass of the full policy"
 
 
@@ -83,12 +92,13 @@ def policy_outcome(policy: str, row: dict[str, Any]) -> dict[str, Any]:
     return {"gold_pass": best["gold_pass"], "seconds": row["seconds"], "lm_calls": row["lm_calls"]}
 
 
-def compare(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
-    """Each policy's gold passes, LM calls and seconds over the items, and the policy the rule chooses."""
+def compare(rows: list[dict[str, Any]], max_calls: int = 4) -> tuple[dict[str, Any], str | None]:
+    """Each policy's gold passes, LM calls and seconds over the items, and the policy the rule chooses (None when
+    the run's budget was cut, so the full policy was not run)."""
     from sme_mcp.optimize.stats import wilson_interval
 
     policies = {}
-    for policy in POLICIES:
+    for policy in [p for p in POLICIES if POLICY_CALLS[p] <= max_calls]:
         outcomes = [policy_outcome(policy, row) for row in rows]
         k, n = sum(o["gold_pass"] for o in outcomes), len(outcomes)
         low, high = wilson_interval(k, n)
@@ -98,22 +108,41 @@ def compare(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
             "seconds": summary([o["seconds"] for o in outcomes]),
             "over_60_s": sum(o["seconds"] > 60 for o in outcomes),
         }
+    if "full" not in policies:
+        return policies, None
     full = policies["full"]["passed"]
     eligible = [p for p in POLICIES[1:] if policies[p]["passed"] >= full - 1]  # checks are required
     return policies, min(eligible, key=lambda p: policies[p]["lm_calls_mean"])
 
 
-def print_comparison(policies: dict[str, Any], chosen: str) -> None:
+def paired(rows: list[dict[str, Any]], other: list[dict[str, Any]], policy: str) -> dict[str, Any]:
+    """Items one run's policy passes and the other's does not, both ways, with McNemar's exact p."""
+    from sme_mcp.optimize.stats import mcnemar_exact
+
+    theirs = {row["id"]: policy_outcome(policy, row)["gold_pass"] for row in other}
+    ours = {row["id"]: policy_outcome(policy, row)["gold_pass"] for row in rows if row["id"] in theirs}
+    ids = sorted(ours)
+    _, _, p = mcnemar_exact([theirs[i] for i in ids], [ours[i] for i in ids])
+    return {"policy": policy, "n": len(ids), "only_this_run": [i for i in ids if ours[i] and not theirs[i]],
+            "only_other_run": [i for i in ids if theirs[i] and not ours[i]], "mcnemar_p": round(p, 4)}
+
+
+def print_comparison(policies: dict[str, Any], chosen: str | None) -> None:
     print_table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], [
         [p, f"{v['passed']}/{v['n']}", v["ci95"], v["lm_calls_mean"], v["seconds"]["p50"], v["seconds"]["p95"],
          v["seconds"]["max"], v["over_60_s"]] for p, v in policies.items()])
-    print(f"\nchosen by the rule: {chosen}")
+    if chosen:
+        print(f"\nchosen by the rule: {chosen}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50, help="first N items of the dev split")
     parser.add_argument("--threads", type=int, default=2, help="llama-server -t (one server, no adaptive pair)")
+    parser.add_argument("--reasoning", choices=("on", "off"), help="the expert's reasoning (default: the setting's)")
+    parser.add_argument("--max-calls", type=int, default=4, choices=(1, 2, 3, 4),
+                        help="the expert's LM-call budget; only the policies within it are compared")
+    parser.add_argument("--paired-with", help="an earlier result under bench/results to pair item by item")
     parser.add_argument("--note", default="", help="recorded with the result")
     parser.add_argument("--out", default="code_no_tests", help="result name under bench/results")
     parser.add_argument("--compare-only", action="store_true",
@@ -122,7 +151,7 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     if args.compare_only:
         result = json.loads((RESULTS / f"{args.out}.json").read_text())
-        result["policies"], result["chosen"] = compare(result["items"])
+        result["policies"], result["chosen"] = compare(result["items"], result["setup"].get("max_calls", 4))
         result["setup"]["rule"] = RULE
         write_result(args.out, result)
         print_comparison(result["policies"], result["chosen"])
@@ -158,6 +187,7 @@ def main() -> None:
 
     cond = conditions(args.note or f"first {args.n} code dev items asked without tests; -t {args.threads}")
     settings = Settings()
+    reasoning = settings.code_reasoning if args.reasoning is None else args.reasoning == "on"
     items = load_goldset(goldset_path(settings.goldsets_dir, "code", "dev"), limit=args.n)
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
     local = settings.local.model_copy(update={"threads": args.threads, "threads_batch": args.threads})
@@ -171,7 +201,8 @@ def main() -> None:
             question = as_user_question(item.question, item.tests)
             if question is None:
                 continue
-            expert = RecordingExpert(repair_attempts=settings.code_repair_attempts, reasoning=settings.code_reasoning)
+            expert = RecordingExpert(repair_attempts=settings.code_repair_attempts, reasoning=reasoning,
+                                     max_lm_calls=args.max_calls, max_lm_calls_self_checked=args.max_calls)
             expert.record, expert.checks_seconds = [], None
             started, history = time.monotonic(), len(lm.history)
             error = None
@@ -210,20 +241,26 @@ def main() -> None:
     finally:
         server.stop()
 
-    policies, chosen = compare(rows)
+    policies, chosen = compare(rows, args.max_calls)
     result = {
         "conditions": finish(cond),
         "setup": {"split": "dev", "n": len(rows), "threads": args.threads, "model": server.model_path.name
                   if server.model_path else None, "repair_attempts": settings.code_repair_attempts,
-                  "reasoning": settings.code_reasoning, "lm_cache": False,
+                  "reasoning": reasoning, "max_calls": args.max_calls, "lm_cache": False,
                   "question": "MBPP task text, example assert removed, 'The function should be named NAME.'",
                   "scoring": "optimize.metrics.code_passes of each attempt against all gold tests",
                   "rule": RULE},
         "policies": policies, "chosen": chosen, "items": rows,
     }
+    if args.paired_with:
+        other = json.loads((RESULTS / f"{args.paired_with}.json").read_text())
+        result["paired"] = {"with": args.paired_with, "reasoning_there": other["setup"].get("reasoning"),
+                            **paired(rows, other["items"], "checks, no repair")}
     path = write_result(args.out, result)
     print()
     print_comparison(policies, chosen)
+    if "paired" in result:
+        print(f"paired with {args.paired_with} ({result['paired']['policy']}): {result['paired']}")
     print(f"load average before {cond['loadavg_before']}, after {result['conditions']['loadavg_after']}")
     print(f"wrote {path}")
 
