@@ -418,6 +418,26 @@ def code_no_tests(data: dict[str, Any]) -> str:
         "default of `SME_CODE_CALLS_WITHOUT_TESTS`.",
         table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], rows),
         conditions(data),
+        code_no_tests_predict(load("code_no_tests_predict")),
+    ])
+
+
+def code_no_tests_predict(data: dict[str, Any] | None) -> str:
+    if not data:
+        return ""
+    rows = [[policy, f"{v['passed']}/{v['n']}", f"[{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]", v["lm_calls_mean"],
+             v["seconds"]["p50"], v["seconds"]["p95"], v["seconds"]["max"], v["over_60_s"]]
+            for policy, v in data["policies"].items()]
+    paired = data.get("paired") or {}
+    return _join([
+        f"The same items written {'with' if data['setup']['reasoning'] else 'without'} reasoning "
+        f"(`--reasoning {'on' if data['setup']['reasoning'] else 'off'} --max-calls {data['setup']['max_calls']}`)"
+        + (f"; paired with the run above on `{paired['policy']}`: {len(paired['only_this_run'])} items passed only "
+           f"here, {len(paired['only_other_run'])} only there, McNemar p = {paired['mcnemar_p']}" if paired else "")
+        + ". Rule fixed before the run: without reasoning for questions without tests if it passes at least as many "
+        "items as with reasoning less one; the outcome is the default of `SME_CODE_REASONING_WITHOUT_TESTS`.",
+        table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], rows),
+        conditions(data),
     ])
 
 

@@ -253,6 +253,13 @@ class Settings(BaseSettings):
         default=True, description="Whether the code expert reasons step by step before writing or repairing code "
         "(ChainOfThought); false: it writes the code at once (Predict), with far fewer tokens to wait for",
     )
+    # bench/code_no_tests.py, the same 50 dev items, write and checks: without reasoning 20/50 (p50 21.6 s, p95 41.9 s)
+    # against 18/50 with it (p50 27.8 s, p95 109.6 s); paired 4 to 2, McNemar p 0.69. The rule fixed before the run,
+    # "without reasoning if it passes at least as many less one", chose false.
+    code_reasoning_without_tests: bool | None = Field(
+        default=False, description="The code expert's reasoning for the write of a question that gives no tests (its "
+        "own checks are then all it has): true = ChainOfThought, false = Predict, unset = as code_reasoning",
+    )
     # On the first 60 tune-half SQuAD questions of the demo corpus (bench/grounding.half), LM cache off, 2066699+:
     # reasoning on 30/60 EM (receipts/eval-general-custom-20261207T040357Z.json, p50 13.4 s, 73 tokens generated),
     # off 22/60 (eval-general-custom-20261207T041225Z.json, p50 8.1 s, 18.5 tokens; 4 fixed, 12 broken: longer

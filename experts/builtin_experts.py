@@ -36,7 +36,8 @@ def _code(service: ExpertService) -> dspy.Module:
 
     return VerifiedCodeExpert(repair_attempts=service.settings.code_repair_attempts,
                               reasoning=service.settings.code_reasoning,
-                              max_lm_calls_self_checked=service.settings.code_calls_without_tests)
+                              max_lm_calls_self_checked=service.settings.code_calls_without_tests,
+                              reasoning_without_tests=service.settings.code_reasoning_without_tests)
 
 
 def _general(service: ExpertService) -> dspy.Module:
@@ -86,7 +87,9 @@ def register_builtin_experts(registry: ExpertRegistry) -> None:
         build=_code, metric="code_tests", threshold=0.3,
         settings_for_receipt=lambda service: {"code_repair_attempts": service.settings.code_repair_attempts,
                                               "code_reasoning": service.settings.code_reasoning,
-                                              "code_calls_without_tests": service.settings.code_calls_without_tests},
+                                              "code_calls_without_tests": service.settings.code_calls_without_tests,
+                                              "code_reasoning_without_tests":
+                                                  service.settings.code_reasoning_without_tests},
     ))
     registry.register(ExpertSpec(
         name="general", description="Facts, definitions and everything else, grounded in the 'general' document "

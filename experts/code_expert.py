@@ -401,6 +401,9 @@ class VerifiedCodeExpert(dspy.Module):
         timeout_s: Wall-clock limit of each sandboxed run.
         reasoning: Whether `write` and `repair` reason step by step before the code (ChainOfThought) or
             write it at once (Predict); the `code_reasoning` setting.
+        reasoning_without_tests: The same choice for the write (and alternative) of a question that gives no
+            tests, when it differs from `reasoning` (`write_untested` then does that write); the
+            `code_reasoning_without_tests` setting. None: as `reasoning`.
 
     Example:
         >>> expert = VerifiedCodeExpert(repair_attempts=2)
@@ -411,13 +414,18 @@ class VerifiedCodeExpert(dspy.Module):
     """
 
     def __init__(self, repair_attempts: int = 2, alternative: bool = True, max_lm_calls: int = MAX_LM_CALLS,
-                 timeout_s: float = 10.0, reasoning: bool = True, max_lm_calls_self_checked: int | None = None) -> None:
+                 timeout_s: float = 10.0, reasoning: bool = True, max_lm_calls_self_checked: int | None = None,
+                 reasoning_without_tests: bool | None = None) -> None:
         super().__init__()
         # With reasoning, `write` has CodeExpert's name and shape (ChainOfThought(WriteCode)): its programs load.
         # Without, the model writes the code straight away: on this hardware the reasoning is most of the tokens
         # an answer waits for (bench/code_verify.py measures both).
         make = dspy.ChainOfThought if reasoning else dspy.Predict
         self.write = make(WriteCode)
+        self.write_untested: Any = None
+        if reasoning_without_tests is not None and reasoning_without_tests != reasoning:
+            # Its own predictor: demos of writes that reason do not fit a write that does not, and vice versa.
+            self.write_untested = (dspy.ChainOfThought if reasoning_without_tests else dspy.Predict)(WriteCode)
         self.repair = make(RepairCode)
         self.reasoning = reasoning
         self.write_checks = dspy.Predict(WriteChecks)
@@ -474,7 +482,8 @@ class VerifiedCodeExpert(dspy.Module):
         given = bool(tests)
         # Checks the expert wrote itself are as fallible as its code: repairs chasing them cost 20-40 s each.
         budget = self.max_lm_calls if given else min(self.max_lm_calls, self.max_lm_calls_self_checked)
-        first = self._try("write", self.write, tests, question=question) or Attempt(
+        writer = self.write_untested if self.write_untested is not None and not given else self.write
+        first = self._try("write", writer, tests, question=question) or Attempt(
             "write", dspy.Prediction(code="", explanation=""), "", None)  # an unparsable reply: the alternative may do
         attempts, calls, checks_trace = [first], 1, []
         if not given and first.code and calls < budget:
@@ -511,7 +520,7 @@ class VerifiedCodeExpert(dspy.Module):
         stalled = best.run is not None and not best.run.passed or not best.code and bool(tests)
         if self.alternative and stalled and calls < budget:
             calls += 1
-            sample = self._try("alternative", self.write, tests, question=question,
+            sample = self._try("alternative", writer, tests, question=question,
                                config={"temperature": ALTERNATIVE_TEMPERATURE, "rollout_id": 1})
             if sample is not None:
                 attempts.append(sample)

@@ -237,6 +237,25 @@ def test_the_service_builds_the_code_expert_with_the_settings_budget(tmp_path: P
     service = ExpertService(Settings(data_dir=tmp_path, code_calls_without_tests=3), local=None)
     expert = service.build_module("code")
     assert expert.max_lm_calls_self_checked == 3 and expert.max_lm_calls == 4
+    with_setting = ExpertService(Settings(data_dir=tmp_path, code_reasoning=True, code_reasoning_without_tests=False),
+                                 local=None).build_module("code")
+    assert isinstance(with_setting.write_untested, dspy.Predict)
+
+
+def test_a_question_without_tests_can_be_written_without_reasoning() -> None:
+    expert = VerifiedCodeExpert(reasoning=True, reasoning_without_tests=False)
+    assert {name for name, _ in expert.named_predictors()} >= {"write.predict", "write_untested"}
+    untested, lm = ask(expert, "Write a Python function square(n) that squares n.",
+                       [{"code": RIGHT_SQUARE, "explanation": "n times n."}, {"checks": "assert square(3) == 9"}])
+    assert untested.verification.outcome == "passed" and untested.reasoning is None
+    assert "[[ ## reasoning ## ]]" not in prompt(lm, 0)  # Predict: the code at once
+    tested, lm = ask(expert, "Write square(n).\nassert square(3) == 9", [code(RIGHT_SQUARE)])
+    assert tested.verification.outcome == "passed" and "[[ ## reasoning ## ]]" in prompt(lm, 0)
+
+
+def test_the_write_without_tests_follows_reasoning_unless_set() -> None:
+    assert VerifiedCodeExpert(reasoning=False, reasoning_without_tests=False).write_untested is None
+    assert VerifiedCodeExpert(reasoning=True).write_untested is None
 
 
 def test_code_that_does_not_load_is_reported_and_repaired() -> None:

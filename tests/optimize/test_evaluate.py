@@ -103,7 +103,9 @@ def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
                      "general_reasoning": True,
                      "collection": None}  # nothing ingested
     assert _expert_settings(service, "code") == {"code_repair_attempts": 2, "code_reasoning": True,
-                                                 "code_calls_without_tests": service.settings.code_calls_without_tests}
+                                                 "code_calls_without_tests": service.settings.code_calls_without_tests,
+                                                 "code_reasoning_without_tests":
+                                                     service.settings.code_reasoning_without_tests}
     assert _expert_settings(service, "math") == {"react_max_iters": 5}
 
 
