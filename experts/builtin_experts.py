@@ -83,7 +83,8 @@ def register_builtin_experts(registry: ExpertRegistry) -> None:
         name="code", description="Writes Python code and runs it against the question's tests (or its own quick "
                                  "checks) in the sandbox, repairing failures; explains code, showing its real output",
         module="VerifiedCodeExpert: WriteCode + sandbox tests + RepairCode (ChainOfThought, or Predict when "
-               "code_reasoning is off), Predict(WriteChecks), Predict(ExplainCode)",
+               "code_reasoning is off; the write of a question without tests per code_reasoning_without_tests), "
+               "Predict(WriteChecks), Predict(ExplainCode)",
         build=_code, metric="code_tests", threshold=0.3,
         settings_for_receipt=lambda service: {"code_repair_attempts": service.settings.code_repair_attempts,
                                               "code_reasoning": service.settings.code_reasoning,
