@@ -235,14 +235,17 @@ def table(receipts: list[dict]) -> str:
                     key=lambda r: r["created_at"]):
         expert = r.get("expert_settings") or {}
         key = (r["report"]["goldset"], _relative(r["report"]["path"]), expert.get("retrieval_k"),
-               expert.get("retrieval_min_similarity"), r["report"]["n"], expert.get("general_reasoning", True))
+               expert.get("retrieval_min_similarity"), r["report"]["n"], expert.get("general_reasoning", True),
+               expert.get("retrieval_keep_sentences") or 0, expert.get("retrieval_sentence_window", 1))
         customs[key] = r  # the newest run of each configuration (receipts before the setting reasoned)
     if customs:
         lines += ["", "| gold-set file | expert | retrieval | n | exact match % | 95% CI % | token F1 % | receipt |",
                   "|---|---|---|---|---|---|---|---|"]
-        for (goldset, path, k, floor, _, reasoning), r in customs.items():
+        for (goldset, path, k, floor, _, reasoning, keep, window), r in customs.items():
             rep = r["report"]
             retrieval = "–" if k is None else "off (closed-book)" if k == 0 else f"top {k}, cosine ≥ {floor}"
+            if keep and k:  # passages cut to the sentences covering most of the question
+                retrieval += f", {keep} sentence(s) ±{window} per passage"
             f1 = _pct(rep["mean_f1"]) if rep.get("mean_f1") is not None else "–"
             program = (rep["program_version"] or "base") + ("" if reasoning else ", reasoning off")
             lines.append(f"| `{path}` | {goldset} ({program}) | {retrieval} | {_n(rep)} | "

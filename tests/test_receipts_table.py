@@ -40,6 +40,19 @@ def test_custom_goldset_runs_get_one_row_per_configuration_the_newest_winning():
     assert "/somewhere/clone" not in table(receipts)
 
 
+def test_a_run_with_passages_cut_to_sentences_is_a_configuration_of_its_own():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    squad = "/somewhere/clone/docs/demo_corpus/questions.jsonl"
+    whole = _eval_receipt("whole.json", "2026-11-22T01:00:00Z", 60, 30, squad, 3)
+    cut = _eval_receipt("cut.json", "2026-11-22T02:00:00Z", 60, 29, squad, 3)
+    cut["expert_settings"].update(retrieval_keep_sentences=2, retrieval_sentence_window=1)
+    rows = [line for line in table([whole, cut]).splitlines() if "docs/demo_corpus/questions.jsonl" in line]
+    assert len(rows) == 2 and "whole.json" in rows[0] and "cut.json" in rows[1]
+    assert "sentence" not in rows[0] and "2 sentence(s) ±1 per passage" in rows[1]
+
+
 def test_holdout_rows_keep_every_largest_run_oldest_first_with_its_commit():
     sys.path.insert(0, str(ROOT / "scripts"))
     from receipts_table import table
