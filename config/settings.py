@@ -296,7 +296,10 @@ class Settings(BaseSettings):
         "question (one more LM call for those answers)",
     )
     # bench/results/context_window.json: how many SQuAD answers each cut leaves in the passages, and how much it
-    # shortens them. Off until an LM run shows the cut keeps the general expert's exact match.
+    # shortens them. Off until an LM run shows the cut keeps the general expert's exact match. The LM run of the cut
+    # that bench chose (2 sentences, window 1) on the first 60 tune-half SQuAD questions, LM cache off: 24/60 EM
+    # (receipts/eval-general-custom-20261207T083554Z.json, p50 12.0 s) against 30/60 with whole passages
+    # (eval-general-custom-20261207T040357Z.json, p50 13.4 s); paired 1 fixed, 7 broken. It stays off.
     retrieval_keep_sentences: int = Field(
         default=0, ge=0, le=20, description="Sentences shown per passage: the ones covering most of the question, "
         "each with retrieval_sentence_window neighbours either side (the model reads less, so answers sooner); "
