@@ -401,11 +401,16 @@ def code_plain_prompt(data: dict[str, Any]) -> str:
     ])
 
 
-def code_no_tests(data: dict[str, Any]) -> str:
-    setup = data["setup"]
-    rows = [[policy + (" (chosen)" if policy == data["chosen"] else ""), f"{v['passed']}/{v['n']}",
+def _policy_table(data: dict[str, Any]) -> str:
+    """The policies of a `bench/code_no_tests.py` result, the chosen one marked."""
+    rows = [[policy + (" (chosen)" if policy == data.get("chosen") else ""), f"{v['passed']}/{v['n']}",
              f"[{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]", v["lm_calls_mean"], v["seconds"]["p50"], v["seconds"]["p95"],
              v["seconds"]["max"], v["over_60_s"]] for policy, v in data["policies"].items()]
+    return table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], rows)
+
+
+def code_no_tests(data: dict[str, Any]) -> str:
+    setup = data["setup"]
     return _join([
         "**Code questions without tests: what checks, repairs and the alternative are worth** "
         f"(`bench/code_no_tests.py`): the first {setup['n']} code {setup['split']} items asked as a user would, the "
@@ -416,7 +421,7 @@ def code_no_tests(data: dict[str, Any]) -> str:
         "repair` and `full` (2 repairs, then an alternative at temperature 0.7); the version passing most of the "
         f"expert's own checks is returned. Rule fixed before the run: {setup['rule']}. The chosen policy is the "
         "default of `SME_CODE_CALLS_WITHOUT_TESTS`.",
-        table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], rows),
+        _policy_table(data),
         conditions(data),
         code_no_tests_predict(load("code_no_tests_predict")),
     ])
@@ -425,9 +430,6 @@ def code_no_tests(data: dict[str, Any]) -> str:
 def code_no_tests_predict(data: dict[str, Any] | None) -> str:
     if not data:
         return ""
-    rows = [[policy, f"{v['passed']}/{v['n']}", f"[{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]", v["lm_calls_mean"],
-             v["seconds"]["p50"], v["seconds"]["p95"], v["seconds"]["max"], v["over_60_s"]]
-            for policy, v in data["policies"].items()]
     paired = data.get("paired") or {}
     return _join([
         f"The same items written {'with' if data['setup']['reasoning'] else 'without'} reasoning "
@@ -436,7 +438,7 @@ def code_no_tests_predict(data: dict[str, Any] | None) -> str:
            f"here, {len(paired['only_other_run'])} only there, McNemar p = {paired['mcnemar_p']}" if paired else "")
         + ". Rule fixed before the run: without reasoning for questions without tests if it passes at least as many "
         "items as with reasoning less one; the outcome is the default of `SME_CODE_REASONING_WITHOUT_TESTS`.",
-        table(["policy", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s"], rows),
+        _policy_table(data),
         conditions(data),
     ])
 
