@@ -207,9 +207,7 @@ def user_questions(data: dict[str, Any]) -> str:
         "answered by the demo corpus, some not), asked with `ask_expert` over streamable HTTP against "
         "`sme-mcp serve` with no domain, DSPy's response cache off. Latency is what the client waited; "
         "tokens are per answer (medians)." + floor_text
-        + (" The domain-given pass runs second, over the same questions and the same server, so that server's "
-           "prompt cache can hold whole prompts from the first pass (compare the prompt tokens evaluated): it is "
-           "faster than a first asking would be." if "with_domain" in data else ""),
+        + _domain_pass_text(data),
         table(["run", "answers", "correct", "routed right", "p50 s", "p95 s", "max s", "> 60 s",
                "first progress (max) s", "longest progress gap s", "LM calls", "prompt tokens evaluated",
                "prompt tokens cached", "tokens generated"], rows),
@@ -219,6 +217,20 @@ def user_questions(data: dict[str, Any]) -> str:
         f"<sub>Routed by: {how}.</sub>",
         conditions(data),
     ])
+
+
+def _domain_pass_text(data: dict[str, Any]) -> str:
+    if "with_domain" not in data:
+        return ""
+    if data["with_domain"].get("server") != "fresh":
+        return (" The domain-given pass runs second, over the same questions and the same server, so that server's "
+                "prompt cache can hold whole prompts from the first pass (compare the prompt tokens evaluated): it "
+                "is faster than a first asking would be.")
+    ratio = data["routed_over_domain"]
+    return (" The domain-given pass asks the same questions of a second server started cold, as the first was, so "
+            "neither pass finds the other's prompts in the cache. Routed against domain given: "
+            f"**{ratio['p50_of_p50']}×** at the median, per question a median of {ratio['per_question']['p50']}× "
+            f"(p95 {ratio['per_question']['p95']}×).")
 
 
 def learning_from_use(data: dict[str, Any]) -> str:

@@ -169,6 +169,23 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def latency_ratio(routed: list[dict[str, Any]], given: list[dict[str, Any]]) -> dict[str, Any]:
+    """How much longer the routed answer took than the same question asked with its domain given.
+
+    Example:
+        >>> r = [{"id": "a", "latency_s": 3.0}, {"id": "b", "latency_s": 10.0}]
+        >>> g = [{"id": "a", "latency_s": 2.0}, {"id": "b", "latency_s": 10.0}]
+        >>> latency_ratio(r, g)["p50_of_p50"], latency_ratio(r, g)["per_question"]["p50"]
+        (1.083, 1.25)
+    """
+    given_by_id = {g["id"]: g["latency_s"] for g in given}
+    pairs = [(r["latency_s"], given_by_id[r["id"]]) for r in routed if given_by_id.get(r["id"])]
+    routed_p50 = summary([a for a, _ in pairs])["p50"]
+    given_p50 = summary([b for _, b in pairs])["p50"]
+    return {"n": len(pairs), "p50_of_p50": round(routed_p50 / given_p50, 3) if given_p50 else None,
+            "per_question": summary([round(a / b, 3) for a, b in pairs if b > 0])}
+
+
 def verification_tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per verification outcome the user saw: answers, how many were right, and the seconds the check took.
 
@@ -205,12 +222,16 @@ def main() -> None:
     with http_server(env=env, log=log) as url:
         rows, port = anyio.run(ask_all, url, questions, False)
         body["routed"] = {"summary": aggregate(rows), "items": rows}
-        if args.with_domain:
-            rows_d, _ = anyio.run(ask_all, url, questions, True)
-            body["with_domain"] = {"summary": aggregate(rows_d), "items": rows_d}
         if not args.no_floor and port:
             items = floor(port, questions)
             body["floor"] = {"latency_s": summary([i["latency_s"] for i in items]), "items": items}
+    if args.with_domain:
+        # A server of its own, started cold like the first: on the same server the prompt cache would
+        # still hold whole prompts of the routed pass and make the domain-given answers look cheaper.
+        with http_server(env=env, log=log) as url:
+            rows_d, _ = anyio.run(ask_all, url, questions, True)
+        body["with_domain"] = {"summary": aggregate(rows_d), "items": rows_d, "server": "fresh"}
+        body["routed_over_domain"] = latency_ratio(rows, rows_d)
     body["conditions"] = finish(cond)
     body["settings"] = {"lm_cache": False, "server_log": str(log)}
     write_result(args.name, body)
@@ -220,6 +241,10 @@ def main() -> None:
                 [[s["n"], s["correct"], s["route_correct"], s["latency_s"]["p50"], s["latency_s"]["p95"],
                   s["latency_s"]["max"], s["over_60_s"], s["first_progress_s"]["p50"], s["max_progress_gap_s"],
                   s["lm_calls"]["p50"]]])
+    if "routed_over_domain" in body:
+        ratio = body["routed_over_domain"]
+        print(f"routed / domain given (fresh server each): p50 ratio {ratio['p50_of_p50']}, "
+              f"per question p50 {ratio['per_question']['p50']}")
     if "floor" in body:
         print(f"floor (one direct llama-server call per question): p50 {body['floor']['latency_s']['p50']} s, "
               f"p95 {body['floor']['latency_s']['p95']} s")
