@@ -233,6 +233,11 @@ class Settings(BaseSettings):
     sympy_memory_mb: int = 1024
     max_question_chars: int = 8000
     react_max_iters: int = 5
+    math_word_problems: Literal["reasoning", "program"] = Field(
+        default="reasoning", description="How the math expert answers a word problem: reasoning = chain of thought; "
+        "program = the model writes a short Python program that the sandbox runs (one fix if it fails, then chain "
+        "of thought)",
+    )
     code_repair_attempts: int = Field(
         default=2, ge=0, le=5, description="Times the code expert may repair code that failed its tests in the "
         "sandbox (each repair is one LM call; the expert makes at most 4 calls per question)",

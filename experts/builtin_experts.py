@@ -28,7 +28,8 @@ def _math(service: ExpertService) -> dspy.Module:
     from sme_mcp.experts.math_tools import sympy_tools
     from sme_mcp.experts.modules import MathExpert
 
-    return MathExpert(sympy_tools(service.pool), max_iters=service.settings.react_max_iters)
+    return MathExpert(sympy_tools(service.pool), max_iters=service.settings.react_max_iters,
+                      word_problems=service.settings.math_word_problems)
 
 
 def _code(service: ExpertService) -> dspy.Module:
@@ -77,7 +78,8 @@ def register_builtin_experts(registry: ExpertRegistry) -> None:
         module="exact SymPy path for plain requests + ReAct(SolveMath) for formulas + "
                "ChainOfThought(SolveWordProblem)",
         build=_math, metric="sympy", threshold=0.3,
-        settings_for_receipt=lambda service: {"react_max_iters": service.settings.react_max_iters},
+        settings_for_receipt=lambda service: {"react_max_iters": service.settings.react_max_iters,
+                                              "math_word_problems": service.settings.math_word_problems},
     ))
     registry.register(ExpertSpec(
         name="code", description="Writes Python code and runs it against the question's tests (or its own quick "

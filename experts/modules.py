@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import dspy
 
 from sme_mcp.experts.math_kind import is_symbolic
 from sme_mcp.experts.router_stage import NearestNeighbourStage
-from sme_mcp.experts.signatures import AnswerGeneral, RouteQuestion, SolveMath, SolveWordProblem, WriteCode
+from sme_mcp.experts.signatures import (
+    AnswerGeneral,
+    FixMathProgram,
+    RouteQuestion,
+    SolveMath,
+    SolveWordProblem,
+    WriteCode,
+    WriteMathProgram,
+)
 
 if TYPE_CHECKING:
     from sme_mcp.experts.registry import ExpertRegistry
@@ -106,26 +114,72 @@ class LoopSafeReAct(dspy.ReAct):
 
 
 class MathExpert(dspy.Module):
-    """LoopSafeReAct over the SymPy tools for formulas; ChainOfThought for word problems.
+    """LoopSafeReAct over the SymPy tools for formulas; chain of thought or a program for word problems.
 
     The exact arithmetic fast path runs before either, in the service. On the first 20 GSM8K
     items of the dev split the 1.5B model solved 10 with plain chain of thought and far fewer
     through ReAct, whose tool-call format costs it the thread of the story; symbolic questions
-    need the tools' exactness.
+    need the tools' exactness. With `word_problems="program"` a word problem is answered by a
+    short Python program the model writes (`compute`) and the sandbox runs; a failed run goes
+    back once (`fix`), and chain of thought answers when that fails too.
+
+    Args:
+        tools: The SymPy tools ReAct may call.
+        max_iters: ReAct's step limit.
+        word_problems: "reasoning" (ChainOfThought) or "program" (program of thought); the
+            `math_word_problems` setting.
+
+    Example:
+        >>> expert = MathExpert(sympy_tools(pool), word_problems="program")  # doctest: +SKIP
+        >>> with dspy.context(lm=lm):  # doctest: +SKIP
+        ...     expert(question="3 notebooks at $4.50 and a $2 pen: what do I pay?").answer
+        '15.5'
     """
 
-    def __init__(self, tools: list[Callable[..., str]], max_iters: int = 5) -> None:
+    def __init__(self, tools: list[Callable[..., str]], max_iters: int = 5,
+                 word_problems: Literal["reasoning", "program"] = "reasoning") -> None:
         super().__init__()
         self.solve = LoopSafeReAct(SolveMath, tools=tools, max_iters=max_iters)
         self.reason = dspy.ChainOfThought(SolveWordProblem)
+        self.word_problems = word_problems
+        if word_problems == "program":  # only then: programs saved without these predictors load unchanged
+            self.compute = dspy.Predict(WriteMathProgram)
+            self.fix = dspy.Predict(FixMathProgram)
 
     def forward(self, question: str) -> dspy.Prediction:
         if not is_symbolic(question):
+            if self.word_problems == "program":
+                computed = self._by_program(question)
+                if computed is not None:
+                    return computed
             return self.reason(question=question)
         # With the chat format the 1.5B model re-writes the trajectory markers and runs to
         # max_tokens; schema-constrained JSON keeps every step to one short, parseable object.
         with dspy.context(adapter=dspy.JSONAdapter()):
             return self.solve(question=question)
+
+    def _by_program(self, question: str) -> dspy.Prediction | None:
+        """The answer a program printed, after at most one fix; None when no program ran to an answer."""
+        from dspy.utils.exceptions import AdapterParseError
+
+        from sme_mcp.experts.math_program import run_program
+
+        try:
+            run = run_program(str(self.compute(question=question).program or ""))
+            if run.answer is None:
+                fixed = self.fix(question=question, program=run.program, error=run.error or "")
+                run = run_program(str(fixed.fixed_program or ""))
+        except AdapterParseError:
+            return None
+        if run.answer is None:
+            return None
+        from sme_mcp.experts.answer import Verification
+
+        checked = ("the answer is what a Python program the model wrote printed when the sandbox ran it; whether the "
+                   "program models the problem was not checked")
+        return dspy.Prediction(answer=run.answer,
+                               reasoning=f"Computed by this program, run in the sandbox:\n{run.program}",
+                               verification=Verification(method="none", outcome="unchecked", checked=checked))
 
 
 class CodeExpert(dspy.Module):

@@ -34,6 +34,25 @@ class SolveWordProblem(dspy.Signature):
     answer: str = dspy.OutputField(desc="final answer only: a number or an exact expression")
 
 
+class WriteMathProgram(dspy.Signature):
+    """Write a short Python program that computes the answer to the math problem and prints it. Name each
+    quantity of the problem in a variable, compute step by step, and end with one print of the final answer
+    (a number, no units or words). Plain Python only: no input(), no files."""
+
+    question: str = dspy.InputField()
+    program: str = dspy.OutputField(desc="Python source code only, no Markdown fences")
+
+
+class FixMathProgram(dspy.Signature):
+    """The program written for the math problem failed when it was run. Return the whole corrected program; it
+    must end with one print of the final answer (a number, no units or words)."""
+
+    question: str = dspy.InputField()
+    program: str = dspy.InputField(desc="the program that failed")
+    error: str = dspy.InputField(desc="what went wrong when it ran")
+    fixed_program: str = dspy.OutputField(desc="Python source code only, no Markdown fences")
+
+
 class WriteCode(dspy.Signature):
     """Write correct, self-contained Python code that does what is asked, and explain it briefly."""
 

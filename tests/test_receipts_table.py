@@ -53,6 +53,21 @@ def test_a_run_with_passages_cut_to_sentences_is_a_configuration_of_its_own():
     assert "sentence" not in rows[0] and "2 sentence(s) ±1 per passage" in rows[1]
 
 
+def test_word_problems_by_program_are_a_configuration_of_their_own():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    problems = "/tmp/sme-bench-wp-x/math_dev_word_problems.jsonl"
+    reasoning = _eval_receipt("cot.json", "2026-12-07T01:00:00Z", 73, 40, problems, None)
+    program = _eval_receipt("pot.json", "2026-12-07T02:00:00Z", 73, 45, problems, None)
+    for receipt, style in ((reasoning, "reasoning"), (program, "program")):
+        receipt["report"]["goldset"] = "math"
+        receipt["expert_settings"] = {"react_max_iters": 5, "math_word_problems": style}
+    rows = [line for line in table([reasoning, program]).splitlines() if "math_dev_word_problems.jsonl" in line]
+    assert len(rows) == 2 and "cot.json" in rows[0] and "pot.json" in rows[1]
+    assert "by program" not in rows[0] and "word problems by program" in rows[1]
+
+
 def test_holdout_rows_keep_every_largest_run_oldest_first_with_its_commit():
     sys.path.insert(0, str(ROOT / "scripts"))
     from receipts_table import table

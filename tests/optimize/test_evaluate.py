@@ -72,7 +72,8 @@ async def test_run_eval_reports_interval_progress_and_writes_a_readable_receipt(
     assert body["kind"] == "eval" and body["report"]["score"] == 0.75
     assert [i["id"] for i in body["items"]] == ["a0", "a1", "a2", "a3"]
     assert sum(i["correct"] for i in body["items"]) == 3
-    assert body["expert_settings"] == {"react_max_iters": service.settings.react_max_iters}
+    assert body["expert_settings"] == {"react_max_iters": service.settings.react_max_iters,
+                                       "math_word_problems": service.settings.math_word_problems}
     assert body["packages"]["dspy"] and body["git_commit"]
     assert report["receipt"] in json.loads(listing.contents[0].text)
     assert json.loads(receipt.contents[0].text)["report"]["correct"] == 3
@@ -106,7 +107,8 @@ def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
                                                  "code_calls_without_tests": service.settings.code_calls_without_tests,
                                                  "code_reasoning_without_tests":
                                                      service.settings.code_reasoning_without_tests}
-    assert _expert_settings(service, "math") == {"react_max_iters": 5}
+    assert _expert_settings(service, "math") == {"react_max_iters": 5,
+                                                 "math_word_problems": service.settings.math_word_problems}
 
 
 def test_a_cancelled_eval_keeps_a_partial_receipt_only_when_asked(service, goldset, tmp_path):

@@ -1,0 +1,98 @@
+"""Program of thought for math word problems: the model writes a short Python program, the sandbox runs it.
+
+The number the program prints is the answer, so the arithmetic is exact and the model writes a few lines
+of code instead of a paragraph of reasoning. A program that fails (an error, nothing printed) goes back to
+the model once with what went wrong; when that fails too, the caller falls back to chain of thought.
+
+Example:
+    >>> answer_from_output("Total:\\n15.500000000000002\\n")
+    '15.5'
+    >>> answer_from_output("")
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sme_mcp.tools.markdown import strip_fences
+
+PROGRAM_TIMEOUT_S = 5.0
+PROGRAM_MEMORY_MB = 256
+MAX_ERROR_CHARS = 600
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """One run of a math program: the answer it printed, or why there is none.
+
+    Attributes:
+        program: The program as run (fences stripped).
+        answer: The last line it printed, a number tidied by `answer_from_output`; None when it failed.
+        error: What went wrong, in words the model can act on; None when it printed an answer.
+    """
+
+    program: str
+    answer: str | None
+    error: str | None
+
+
+def answer_from_output(stdout: str) -> str | None:
+    """The last non-empty line a program printed; a float that is an integer or carries binary noise is tidied.
+
+    Args:
+        stdout: The program's standard output.
+
+    Returns:
+        The answer, or None when nothing was printed.
+
+    Example:
+        >>> answer_from_output("40.0"), answer_from_output("0.30000000000000004"), answer_from_output("Monday")
+        ('40', '0.3', 'Monday')
+    """
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        return None
+    last = lines[-1]
+    try:
+        value = float(last.replace(",", ""))
+    except ValueError:
+        return last
+    if not math.isfinite(value):
+        return last
+    if value == round(value) and abs(value) < 1e15:
+        return str(int(round(value)))
+    return f"{round(value, 9):.9f}".rstrip("0").rstrip(".")
+
+
+def run_program(text: str) -> ProgramRun:
+    """Runs a model-written program in the sandbox (no network, time and memory limits) and reads its answer.
+
+    Args:
+        text: The model's reply field; Markdown fences around the code are removed.
+
+    Returns:
+        A `ProgramRun` with the answer, or with the error to show the model.
+
+    Example:
+        >>> run_program("apples = 3 * 4.5\\nprint(apples + 2)").answer  # doctest: +SKIP
+        '15.5'
+    """
+    from sme_mcp.tools.sandbox import run_python
+
+    program = strip_fences(text or "")
+    if not program:
+        return ProgramRun(program, None, "the reply held no program")
+    try:
+        result = run_python(program, timeout_s=PROGRAM_TIMEOUT_S, memory_mb=PROGRAM_MEMORY_MB)
+    except (TypeError, ValueError) as exc:  # too long for the sandbox
+        return ProgramRun(program, None, str(exc))
+    if result.killed_reason:
+        return ProgramRun(program, None, f"{result.killed_reason}; a short computation is enough")
+    if not result.ok:
+        error = result.stderr.strip() or f"exit status {result.returncode}"
+        return ProgramRun(program, None, error[-MAX_ERROR_CHARS:])
+    answer = answer_from_output(result.stdout)
+    if answer is None:
+        return ProgramRun(program, None, "the program printed nothing; end it with print(answer)")
+    return ProgramRun(program, answer, None)
