@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 from sme_mcp.tools.markdown import strip_fences
 
+# On 73 dev word problems the programs that ran took at most 253 tokens (p50 136); one ran on to the 1024-token
+# limit twice, then chain of thought: 341 s for a wrong answer (bench/results/math_word_problems.json).
+PROGRAM_MAX_TOKENS = 400
 PROGRAM_TIMEOUT_S = 5.0
 PROGRAM_MEMORY_MB = 256
 MAX_ERROR_CHARS = 600

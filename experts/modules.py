@@ -162,12 +162,13 @@ class MathExpert(dspy.Module):
         """The answer a program printed, after at most one fix; None when no program ran to an answer."""
         from dspy.utils.exceptions import AdapterParseError
 
-        from sme_mcp.experts.math_program import run_program
+        from sme_mcp.experts.math_program import PROGRAM_MAX_TOKENS, run_program
 
+        capped = {"max_tokens": PROGRAM_MAX_TOKENS}
         try:
-            run = run_program(str(self.compute(question=question).program or ""))
+            run = run_program(str(self.compute(question=question, config=capped).program or ""))
             if run.answer is None:
-                fixed = self.fix(question=question, program=run.program, error=run.error or "")
+                fixed = self.fix(question=question, program=run.program, error=run.error or "", config=capped)
                 run = run_program(str(fixed.fixed_program or ""))
         except AdapterParseError:
             return None

@@ -11,7 +11,7 @@ import pytest
 from dspy.utils import DummyLM
 
 from sme_mcp.config.settings import Settings
-from sme_mcp.experts.math_program import answer_from_output, run_program
+from sme_mcp.experts.math_program import PROGRAM_MAX_TOKENS, answer_from_output, run_program
 from sme_mcp.experts.modules import MathExpert
 
 WORD_PROBLEM = "If I buy 3 notebooks at $4.50 each and a pen for $2, how much do I spend in total?"
@@ -84,8 +84,15 @@ def test_chain_of_thought_answers_when_the_fix_fails_too() -> None:
     assert "Reason step by step" in "\n".join(str(m["content"]) for m in lm.history[2]["messages"])
 
 
-def test_reasoning_is_the_default_and_adds_no_predictors() -> None:
-    assert Settings().math_word_problems == "reasoning"
+def test_a_program_call_is_capped_below_the_roles_token_limit() -> None:
+    lm = DummyLM([{"program": "print(3 * 4.50 + 2)"}])
+    with dspy.context(lm=lm):
+        expert()(question=WORD_PROBLEM)
+    assert lm.history[0]["kwargs"]["max_tokens"] == PROGRAM_MAX_TOKENS
+
+
+def test_programs_are_the_default_and_reasoning_adds_no_predictors() -> None:
+    assert Settings().math_word_problems == "program"
     default = MathExpert(tools=[])
     names = {name for name, _ in default.named_predictors()}
     assert not any(name.startswith(("compute", "fix")) for name in names)
