@@ -455,6 +455,27 @@ def code_no_tests_predict(data: dict[str, Any] | None) -> str:
     ])
 
 
+def math_word_problems(data: dict[str, Any]) -> str:
+    d = data["decision"]
+    rows = [[style + (" (chosen)" if style == d["chosen"] else ""), f"{data[style]['correct']}/{data[style]['n']}",
+             data[style]["latency_s"]["p50"], data[style]["latency_s"]["p95"], data[style]["latency_s"]["max"],
+             data[style]["lm_calls"]["p50"], data[style]["completion_tokens"]["p50"],
+             f"[{data[style]['receipt']}](receipts/{data[style]['receipt']})"] for style in ("reasoning", "program")]
+    return _join([
+        "**Word problems: chain of thought or a program?** (`bench/math_word_problems.py`): the "
+        f"{len(data['items'])} math {data['split']} items that are not symbolic requests (GSM8K word problems), each "
+        "scored with `sme-mcp eval --goldset` under `SME_MATH_WORD_PROBLEMS=reasoning` (ChainOfThought with the "
+        "shipped program's demos) and `=program` (the model writes a short Python program, the sandbox runs it, one "
+        "fix, chain of thought if that fails too), DSPy's response cache off. Paired: "
+        f"{d['only_reasoning_right']} right only with reasoning, {d['only_program_right']} only with a program, "
+        f"McNemar p = {d['mcnemar_p']}. Rule fixed before the run: {d['rule']}; the outcome is the default of "
+        "`SME_MATH_WORD_PROBLEMS`.",
+        table(["word problems by", "right", "p50 s", "p95 s", "max s", "LM calls p50", "tokens generated p50",
+               "receipt"], rows),
+        conditions(data),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -473,7 +494,7 @@ def section() -> str:
                          ("retrieval_gate", retrieval_gate), ("retrieval_rerank", retrieval_rerank),
                          ("context_window", context_window), ("grounding", grounding),
                          ("code_plain_prompt", code_plain_prompt), ("code_no_tests", code_no_tests),
-                         ("prompt_identity", prompt_identity)):
+                         ("math_word_problems", math_word_problems), ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")
     parts.append(scores())

@@ -75,8 +75,9 @@ def register_builtin_experts(registry: ExpertRegistry) -> None:
     measured baselines (receipts/eval-*): a drop past noise fails the gate, while the base programs pass."""
     registry.register(ExpertSpec(
         name="math", description="Arithmetic, algebra, calculus and word problems; exact via SymPy tools",
-        module="exact SymPy path for plain requests + ReAct(SolveMath) for formulas + "
-               "ChainOfThought(SolveWordProblem)",
+        module="exact SymPy path for plain requests + ReAct(SolveMath) for formulas + word problems by "
+               "Predict(WriteMathProgram) run in the sandbox (ChainOfThought(SolveWordProblem) when "
+               "math_word_problems is reasoning, or when the program fails)",
         build=_math, metric="sympy", threshold=0.3,
         settings_for_receipt=lambda service: {"react_max_iters": service.settings.react_max_iters,
                                               "math_word_problems": service.settings.math_word_problems},
