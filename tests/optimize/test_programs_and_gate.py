@@ -86,9 +86,11 @@ def test_each_shipped_program_is_loadable_and_was_promoted_by_its_receipt(name):
         assert receipt["report"]["promoted"] is True and receipt["report"]["request"]["goldset"] == name
         assert receipt["report"]["candidate"]["score"] == pytest.approx(gate, abs=1e-4)
         module = service.build_module(name)
-        # Every compiled part is covered; the router's nearest-neighbour stage is fitted when the module is
-        # built, and programs saved before that stage existed do not carry it.
-        assert set(ProgramStore(settings.shipped_programs_dir).load_into(module, record)) <= {"nearest"}
+        # Every compiled part is covered, except parts added after the shipped version was compiled: the router's
+        # nearest-neighbour stage (fitted when the module is built) and the math expert's word-problem program
+        # predictors (math v1 predates them; they run without demos until math is optimized again).
+        added_later = {"router": {"nearest"}, "math": {"compute", "fix"}}[name]
+        assert set(ProgramStore(settings.shipped_programs_dir).load_into(module, record)) <= added_later
         assert any(predictor.demos for predictor in module.predictors())
     finally:
         service.close()
