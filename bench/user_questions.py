@@ -179,7 +179,7 @@ def latency_ratio(routed: list[dict[str, Any]], given: list[dict[str, Any]]) -> 
         (1.083, 1.25)
     """
     given_by_id = {g["id"]: g["latency_s"] for g in given}
-    pairs = [(r["latency_s"], given_by_id[r["id"]]) for r in routed if given_by_id.get(r["id"])]
+    pairs = [(r["latency_s"], given_by_id[r["id"]]) for r in routed if r["id"] in given_by_id]
     routed_p50 = summary([a for a, _ in pairs])["p50"]
     given_p50 = summary([b for _, b in pairs])["p50"]
     return {"n": len(pairs), "p50_of_p50": round(routed_p50 / given_p50, 3) if given_p50 else None,
