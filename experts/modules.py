@@ -162,6 +162,7 @@ class MathExpert(dspy.Module):
         """The answer a program printed, after at most one fix; None when no program ran to an answer."""
         from dspy.utils.exceptions import AdapterParseError
 
+        from sme_mcp.experts.answer import Verification
         from sme_mcp.experts.math_program import PROGRAM_MAX_TOKENS, run_program
 
         capped = {"max_tokens": PROGRAM_MAX_TOKENS}
@@ -174,8 +175,6 @@ class MathExpert(dspy.Module):
             return None
         if run.answer is None:
             return None
-        from sme_mcp.experts.answer import Verification
-
         checked = ("the answer is what a Python program the model wrote printed when the sandbox ran it; whether the "
                    "program models the problem was not checked")
         return dspy.Prediction(answer=run.answer,
