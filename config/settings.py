@@ -276,6 +276,11 @@ class Settings(BaseSettings):
         default=True, description="Whether the general expert reasons before its answer (ChainOfThought); false: it "
         "answers at once (Predict), with far fewer tokens to wait for",
     )
+    general_draft_first: bool = Field(
+        default=False, description="The general expert first answers from the model's own knowledge (a few tokens) "
+        "and returns that answer when a retrieved passage supports it (grounded), without the model reading the "
+        "passages; otherwise it answers from the passages as usual, one short call later",
+    )
     lm_stream: bool = Field(
         default=True, description="Stream the LM calls an answer waits for: the model's tokens go out as progress, "
         "and a cancelled question stops the generation at once; false: one response per call (a cancel then stops "

@@ -87,6 +87,14 @@ class AnswerWithContext(dspy.Signature):
     answer: str = dspy.OutputField(desc="the answer only, e.g. 'Real Madrid' or '1969'")
 
 
+class AnswerClosedBook(dspy.Signature):
+    """Answer the question from your own knowledge. Reply with the answer itself (a name, number, date or short
+    phrase), not a full sentence."""
+
+    question: str = dspy.InputField()
+    answer: str = dspy.OutputField(desc="the answer only, e.g. 'Real Madrid' or '1969'")
+
+
 class AnswerAgain(dspy.Signature):
     """The first answer only repeated words of the question, so it answers nothing. Read the context passages
     again and answer the question with what they say, or from your own knowledge when they do not say. Reply
@@ -100,6 +108,12 @@ class AnswerAgain(dspy.Signature):
 
 class RetrievalGeneralExpert(dspy.Module):
     """Retrieve-then-answer: the top `k` passages of `search` feed a ChainOfThought (or a Predict).
+
+    With `draft_first`, the model first answers from its own knowledge alone (`draft`: a short prompt, an answer
+    of a few tokens); when that answer is `grounded` in the passages retrieved (experts/grounding.py: named in a
+    sentence that covers the question), it is returned, with those passages' sources, and the passages are
+    never read by the model: reading them is most of an answer's time on a CPU. Any other draft is dropped and
+    the passages are answered from as without it, one short call later.
 
     The prediction carries `answer`, `reasoning`, `sources` (the distinct `{"source", "title"}` of the
     passages shown to the model, in rank order; empty when nothing relevant was retrieved) and
@@ -118,11 +132,20 @@ class RetrievalGeneralExpert(dspy.Module):
         retry_echo: Ask once more when the answer only repeats the question (the `general_retry_echo` setting).
         reasoning: Reason before answering (ChainOfThought) or answer at once (Predict); the
             `general_reasoning` setting. Without reasoning the prediction's `reasoning` is empty.
+        draft_first: Answer from the model's own knowledge first and keep that answer when the passages
+            support it (the `general_draft_first` setting); the prediction then has `drafted` true.
+
+    Example:
+        >>> search = lambda q, k: index.search("general", q, k)  # doctest: +SKIP
+        >>> expert = RetrievalGeneralExpert(search, draft_first=True)  # doctest: +SKIP
+        >>> pred = expert(question="What is the capital of Kenya?")  # doctest: +SKIP
+        >>> pred.answer, pred.verification["outcome"], pred.drafted  # doctest: +SKIP
+        ('Nairobi', 'grounded', True)
     """
 
     def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None, pool: int = 0,
                  keep_sentences: int = 0, sentence_window: int = 1, retry_echo: bool = True,
-                 reasoning: bool = True) -> None:
+                 reasoning: bool = True, draft_first: bool = False) -> None:
         super().__init__()
         self.search = search
         self.k = k
@@ -136,10 +159,18 @@ class RetrievalGeneralExpert(dspy.Module):
         make = dspy.ChainOfThought if reasoning else dspy.Predict
         self.generate_answer = make(AnswerWithContext)
         self.answer_again = make(AnswerAgain)
+        # Always a part of the program (saved programs keep one shape whatever the setting); called only when
+        # draft_first is on.
+        self.draft = dspy.Predict(AnswerClosedBook)
+        self.draft_first = draft_first
 
     def forward(self, question: str) -> dspy.Prediction:
         context, sources = retrieve_context(self.search, question, self.k, self.min_similarity, self.pool,
                                             self.keep_sentences, self.sentence_window)
+        if self.draft_first and context:
+            drafted = self._grounded_draft(question, context, sources)
+            if drafted is not None:
+                return drafted
         pred = self.generate_answer(context=context, question=question)
         answer, reasoning = str(pred.answer or ""), pred.get("reasoning", "")
         if self.retry_echo and repeats_question(answer, question):
@@ -148,7 +179,36 @@ class RetrievalGeneralExpert(dspy.Module):
             if not repeats_question(second, question):
                 answer, reasoning = second, again.get("reasoning", "")
         return dspy.Prediction(answer=answer, reasoning=reasoning, sources=sources,
-                               verification=check_grounding(answer, context, question))
+                               verification=check_grounding(answer, context, question), drafted=False)
+
+    def _grounded_draft(self, question: str, context: list[str],
+                        sources: list[dict[str, str]]) -> dspy.Prediction | None:
+        """The model's answer without the passages, if they support it (`grounded`); else None.
+
+        The draft runs with a trace of its own, added to the caller's only when the draft is the answer: an
+        optimizer then learns drafts from drafts that were returned and right, not from discarded guesses.
+        """
+        from dspy.utils.exceptions import AdapterParseError
+
+        with dspy.context(trace=[]):
+            try:
+                pred = self.draft(question=question)
+            except AdapterParseError:
+                return None  # the passages are read as without a draft
+            trace = list(dspy.settings.trace or [])
+        answer = str(pred.answer or "").strip()
+        if not answer or repeats_question(answer, question):
+            return None
+        verification = check_grounding(answer, context, question)
+        if verification["outcome"] != "grounded":
+            return None
+        if dspy.settings.trace is not None:
+            dspy.settings.trace.extend(trace)
+        verification["checked"] = ("the model answered from its own knowledge, before reading the passages; "
+                                   + verification["checked"])
+        titles = set(verification["details"])
+        return dspy.Prediction(answer=answer, reasoning="", verification=verification, drafted=True,
+                               sources=[s for s in sources if s["title"] in titles] or sources)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> RetrievalGeneralExpert:
         # Optimizers deep-copy programs; the search holds open index handles and locks, so copies share it.

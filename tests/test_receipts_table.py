@@ -68,6 +68,20 @@ def test_word_problems_by_program_are_a_configuration_of_their_own():
     assert "by program" not in rows[0] and "word problems by program" in rows[1]
 
 
+def test_general_answers_drafted_first_are_a_configuration_of_their_own():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    squad = "/tmp/sme-bench-draft/squad_tune60.jsonl"
+    passages = _eval_receipt("passages.json", "2026-12-07T01:00:00Z", 60, 30, squad, 3)
+    drafted = _eval_receipt("drafted.json", "2026-12-07T02:00:00Z", 60, 31, squad, 3)
+    passages["expert_settings"]["general_draft_first"] = False
+    drafted["expert_settings"]["general_draft_first"] = True
+    rows = [line for line in table([passages, drafted]).splitlines() if "squad_tune60.jsonl" in line]
+    assert len(rows) == 2 and "passages.json" in rows[0] and "drafted.json" in rows[1]
+    assert "draft first" not in rows[0] and "draft first" in rows[1]
+
+
 def test_holdout_rows_keep_every_largest_run_oldest_first_with_its_commit():
     sys.path.insert(0, str(ROOT / "scripts"))
     from receipts_table import table

@@ -115,7 +115,8 @@ def test_copies_share_the_search_and_have_one_optimizable_predictor() -> None:
     copy = module.deepcopy()
     assert copy.search is module.search
     assert copy.generate_answer is not module.generate_answer
-    assert [name for name, _ in module.named_predictors()] == ["generate_answer.predict", "answer_again.predict"]
+    assert [name for name, _ in module.named_predictors()] == ["generate_answer.predict", "answer_again.predict",
+                                                              "draft"]
     assert copy.k == 2
 
 
@@ -159,3 +160,41 @@ def test_without_reasoning_the_model_is_asked_for_the_answer_alone() -> None:
     with dspy.context(lm=lm):
         pred = RetrievalGeneralExpert(lambda q, k: [ETNA], k=1, reasoning=False)(question="Where is Mount Etna?")
     assert len(lm.history) == 2 and pred.answer == "Sicily" and pred.reasoning == ""
+
+
+NAIROBI = FoundPassage("Kenya's capital and largest city is Nairobi. Kenya lies on the equator.", "/docs/kenya.md",
+                       "Kenya")
+
+
+def test_a_draft_the_passages_support_is_the_answer_in_one_short_call() -> None:
+    lm = DummyLM([{"answer": "Nairobi"}])
+    with dspy.context(lm=lm, trace=[]):
+        pred = RetrievalGeneralExpert(lambda q, k: [NAIROBI, ETNA], k=2, draft_first=True)(
+            question="What is the capital of Kenya?")
+        trace = list(dspy.settings.trace)
+    assert len(lm.history) == 1 and pred.answer == "Nairobi" and pred.drafted is True
+    assert "largest city is Nairobi" not in last_prompt(lm)  # the model answered without reading the passages
+    assert pred.verification["outcome"] == "grounded" and "before reading the passages" in pred.verification["checked"]
+    assert pred.sources == [{"source": NAIROBI.source, "title": "Kenya"}]  # the passage that supports it only
+    assert len(trace) == 1  # the returned draft is what an optimizer may learn from
+
+
+def test_a_draft_the_passages_do_not_support_is_dropped_and_the_passages_are_read() -> None:
+    lm = DummyLM([{"answer": "Mombasa"}, {"reasoning": "The passage says Nairobi.", "answer": "Nairobi"}])
+    with dspy.context(lm=lm, trace=[]):
+        pred = RetrievalGeneralExpert(lambda q, k: [NAIROBI], k=1, draft_first=True)(
+            question="What is the capital of Kenya?")
+        trace = list(dspy.settings.trace)
+    assert len(lm.history) == 2 and pred.answer == "Nairobi" and pred.drafted is False
+    assert "largest city is Nairobi" in last_prompt(lm) and pred.verification["outcome"] == "grounded"
+    assert "before reading" not in pred.verification["checked"]
+    assert len(trace) == 1 and "Mombasa" not in str(trace)  # the discarded draft teaches nothing
+
+
+def test_no_draft_without_passages_or_with_the_setting_off() -> None:
+    for search, draft_first in (((lambda q, k: []), True), ((lambda q, k: [NAIROBI]), False)):
+        lm = DummyLM([{"reasoning": "r", "answer": "Nairobi"}])
+        with dspy.context(lm=lm):
+            expert = RetrievalGeneralExpert(search, k=1, draft_first=draft_first)
+            pred = expert(question="What is the capital of Kenya?")
+        assert len(lm.history) == 1 and pred.drafted is False and "reasoning" in last_prompt(lm)

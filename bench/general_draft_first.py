@@ -1,0 +1,149 @@
+"""General answers: the model's own answer first, kept when the passages support it, against passages always read.
+
+The general expert's time on this hardware is mostly the model reading the 3 retrieved passages (about 500
+prompt tokens, 5-10 s on 2 cores) before it writes an answer. With `SME_GENERAL_DRAFT_FIRST=true` it first
+answers from its own knowledge (a short prompt, a few tokens) and returns that answer when the grounding check
+(experts/grounding.py, no LM call) finds it in a passage sentence that covers the question; otherwise it reads
+the passages as before, one short call later. This script scores both on the same questions with
+`sme-mcp eval --goldset` (the path `run_eval` and `ask_expert` take), DSPy's response cache off, each run writing
+its receipt:
+
+- ``passages``: `SME_GENERAL_DRAFT_FIRST=false`, the passages always read (ChainOfThought(AnswerWithContext));
+- ``draft_first``: `SME_GENERAL_DRAFT_FIRST=true`.
+
+The questions: the first 60 tune-half SQuAD questions of the demo corpus (docs/demo_corpus/questions.jsonl,
+`bench/grounding.half`), the same 60 that chose `general_reasoning` and `retrieval_keep_sentences`
+(receipts/eval-general-custom-20261207T040357Z.json). The report half is not used.
+
+The rule, fixed before the run: ``draft_first`` becomes the default if it answers at least as many questions
+right as ``passages`` less one (exact match), with a lower median latency; otherwise ``passages`` stays.
+
+Usage:
+    .venv/bin/python bench/general_draft_first.py [--limit N] [--note "..."]  # bench/results/general_draft_first.json
+    .venv/bin/python bench/general_draft_first.py --compare-only             # the verdict again from the JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from common import REPO, RESULTS, SME_MCP, conditions, finish, print_table, summary, write_result
+from grounding import half
+
+ARMS = {"passages": "false", "draft_first": "true"}
+RULE = ("draft_first if it answers at least as many right as passages less one (exact match) with a lower p50 "
+        "latency; else passages")
+N_QUESTIONS = 60
+
+
+def tune_questions(limit: int) -> list[dict[str, Any]]:
+    """The first `limit` tune-half SQuAD questions of the demo corpus, as gold items."""
+    rows = [json.loads(line) for line in (REPO / "docs" / "demo_corpus" / "questions.jsonl").read_text().splitlines()
+            if line.strip()]
+    chosen = [r for r in rows if half(r["id"]) == "tune"][:limit]
+    return [{"id": r["id"], "domain": "general", "question": r["question"], "answer": r["answers"][0],
+             "answers": r["answers"], "tests": [], "setup": "", "label": None, "source": r["source"]} for r in chosen]
+
+
+def run_arm(value: str, goldset: Path) -> dict[str, Any]:
+    """One `sme-mcp eval` over the questions with the setting; its JSON report."""
+    env = {**os.environ, "SME_GENERAL_DRAFT_FIRST": value, "SME_LM_CACHE": "false"}
+    done = subprocess.run([SME_MCP, "eval", "--domain", "general", "--goldset", str(goldset), "--json"],
+                          env=env, capture_output=True, text=True, cwd=REPO)
+    if not done.stdout.strip():
+        raise RuntimeError(f"eval with draft_first={value} printed no report (exit {done.returncode}): "
+                           f"{done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def side(report: dict[str, Any]) -> dict[str, Any]:
+    """The per-item results of one run, read from its receipt (the report printed holds only a sample)."""
+    items = json.loads((REPO / "receipts" / report["receipt"]).read_text())["items"]
+    costs = [i.get("cost") or {} for i in items]
+    outcomes: dict[str, dict[str, int]] = {}
+    for item in items:
+        outcome = (item.get("verification") or {}).get("outcome") or "none"
+        bucket = outcomes.setdefault(outcome, {"n": 0, "correct": 0})
+        bucket["n"] += 1
+        bucket["correct"] += bool(item["correct"])
+    return {
+        "receipt": report.get("receipt"), "n": len(items), "correct": sum(i["correct"] for i in items),
+        "mean_f1": report.get("mean_f1"),
+        "latency_s": summary([i["latency_s"] for i in items]),
+        "lm_calls": summary([c.get("lm_calls") or 0 for c in costs]),
+        "prompt_tokens_evaluated": summary([c.get("prompt_tokens_evaluated") or 0 for c in costs]),
+        "completion_tokens": summary([c.get("completion_tokens") or 0 for c in costs]),
+        "verification": outcomes,
+        "items": [{"id": i["id"], "correct": i["correct"], "latency_s": i["latency_s"],
+                   "prediction": str(i.get("prediction") or "")[:200], "lm_calls": c.get("lm_calls"),
+                   "outcome": (i.get("verification") or {}).get("outcome"),
+                   "drafted": "before reading the passages" in str((i.get("verification") or {}).get("checked"))}
+                  for i, c in zip(items, costs, strict=True)],
+    }
+
+
+def decide(body: dict[str, Any]) -> dict[str, Any]:
+    """The paired comparison and the rule's verdict."""
+    from sme_mcp.optimize.stats import mcnemar_exact
+
+    base, cand = body["passages"], body["draft_first"]
+    by_id = {i["id"]: i["correct"] for i in cand["items"]}
+    before = [i["correct"] for i in base["items"] if i["id"] in by_id]
+    after = [by_id[i["id"]] for i in base["items"] if i["id"] in by_id]
+    b, c, pvalue = mcnemar_exact(before, after)
+    wins = cand["correct"] >= base["correct"] - 1 and cand["latency_s"]["p50"] < base["latency_s"]["p50"]
+    drafted = [i for i in cand["items"] if i["drafted"]]
+    return {"only_passages_right": b, "only_draft_first_right": c, "mcnemar_p": round(pvalue, 4),
+            "drafted": {"n": len(drafted), "correct": sum(i["correct"] for i in drafted)},
+            "rule": RULE, "chosen": "draft_first" if wins else "passages"}
+
+
+def show(body: dict[str, Any]) -> None:
+    print_table(["arm", "right (EM)", "token F1", "p50 s", "p95 s", "max s", "LM calls p50", "prompt tokens p50",
+                 "receipt"],
+                [[a, f"{body[a]['correct']}/{body[a]['n']}", body[a]["mean_f1"], body[a]["latency_s"]["p50"],
+                  body[a]["latency_s"]["p95"], body[a]["latency_s"]["max"], body[a]["lm_calls"]["p50"],
+                  body[a]["prompt_tokens_evaluated"]["p50"], body[a]["receipt"]] for a in ARMS])
+    d = body["decision"]
+    print(f"drafts returned: {d['drafted']['n']} ({d['drafted']['correct']} right); paired: "
+          f"{d['only_passages_right']} only with passages, {d['only_draft_first_right']} only with a draft first, "
+          f"McNemar p {d['mcnemar_p']}; chosen: {d['chosen']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=N_QUESTIONS, help="the first N tune-half questions")
+    parser.add_argument("--note", default="")
+    parser.add_argument("--compare-only", action="store_true", help="recompute the verdict from the JSON")
+    args = parser.parse_args()
+    if args.compare_only:
+        body = json.loads((RESULTS / "general_draft_first.json").read_text())
+        body["decision"] = decide(body)
+        write_result("general_draft_first", body)
+        show(body)
+        return
+    items = tune_questions(args.limit)
+    cond = conditions(args.note)
+    body: dict[str, Any] = {"questions": "first tune-half SQuAD questions of docs/demo_corpus",
+                            "items": [i["id"] for i in items]}
+    with tempfile.TemporaryDirectory(prefix="sme-bench-draft-") as tmp:
+        goldset = Path(tmp) / "squad_tune60.jsonl"
+        goldset.write_text("".join(json.dumps(i) + "\n" for i in items))
+        for arm, value in ARMS.items():
+            body[arm] = side(run_arm(value, goldset))
+            print(f"{arm}: {body[arm]['correct']}/{body[arm]['n']}, p50 {body[arm]['latency_s']['p50']} s", flush=True)
+    body["decision"] = decide(body)
+    body["conditions"] = finish(cond)
+    write_result("general_draft_first", body)
+    show(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
