@@ -476,6 +476,30 @@ def math_word_problems(data: dict[str, Any]) -> str:
     ])
 
 
+def general_draft_first(data: dict[str, Any]) -> str:
+    d = data["decision"]
+    arms = ("passages", "draft_first")
+    rows = [[arm + (" (chosen)" if arm == d["chosen"] else ""), f"{data[arm]['correct']}/{data[arm]['n']}",
+             data[arm]["mean_f1"], data[arm]["latency_s"]["p50"], data[arm]["latency_s"]["p95"],
+             data[arm]["latency_s"]["max"], data[arm]["lm_calls"]["p50"], data[arm]["prompt_tokens_evaluated"]["p50"],
+             data[arm]["completion_tokens"]["p50"], f"[{data[arm]['receipt']}](receipts/{data[arm]['receipt']})"]
+            for arm in arms]
+    return _join([
+        "**General answers: the model's own answer first?** (`bench/general_draft_first.py`): the "
+        f"{len(data['items'])} {data['questions']}, each scored with `sme-mcp eval --goldset` under "
+        "`SME_GENERAL_DRAFT_FIRST=false` (the model always reads the 3 passages, ChainOfThought) and `=true` (it "
+        "first answers from its own knowledge, and that answer is returned when the grounding check finds it in a "
+        "passage sentence covering the question; otherwise the passages are read), DSPy's response cache off. "
+        f"Drafts returned: {d['drafted']['n']}, {d['drafted']['correct']} of them right. Paired: "
+        f"{d['only_passages_right']} right only with the passages always read, {d['only_draft_first_right']} only "
+        f"with a draft first, McNemar p = {d['mcnemar_p']}. Rule fixed before the run: {d['rule']}; the outcome is "
+        "the default of `SME_GENERAL_DRAFT_FIRST`.",
+        table(["general answers", "exact match", "token F1", "p50 s", "p95 s", "max s", "LM calls p50",
+               "prompt tokens evaluated p50", "tokens generated p50", "receipt"], rows),
+        conditions(data),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -494,7 +518,8 @@ def section() -> str:
                          ("retrieval_gate", retrieval_gate), ("retrieval_rerank", retrieval_rerank),
                          ("context_window", context_window), ("grounding", grounding),
                          ("code_plain_prompt", code_plain_prompt), ("code_no_tests", code_no_tests),
-                         ("math_word_problems", math_word_problems), ("prompt_identity", prompt_identity)):
+                         ("math_word_problems", math_word_problems), ("general_draft_first", general_draft_first),
+                         ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")
     parts.append(scores())
