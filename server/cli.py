@@ -491,7 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-local", action="store_true")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("optimize", help="optimize a program; promote it only if it beats the active one on holdout")
+    p = sub.add_parser("optimize", help="optimize a program; promote it only if it beats the active one on the dev "
+                       "gate (holdout is only reported)")
     p.add_argument("--domain", required=True, metavar="PROGRAM",
                    help=f"router, {', '.join(DOMAINS)} or a declared expert")
     p.add_argument("--optimizer", default="bootstrap", choices=["bootstrap", "bootstrap_rs", "mipro", "gepa"])
