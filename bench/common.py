@@ -164,3 +164,20 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
     finally:
         if os.environ.get("SME_BENCH_KEEP") != "1":
             shutil.rmtree(path, ignore_errors=True)
+
+
+def eval_goldset(domain: str, goldset: Path, **settings: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One `sme-mcp eval --goldset` run with the given environment settings and DSPy's response cache off: its JSON
+    report and every item of its receipt (the report printed holds only a sample).
+
+    Example:
+        >>> goldset = Path("/tmp/items.jsonl")
+        >>> report, items = eval_goldset("math", goldset, SME_MATH_WORD_PROBLEMS="program")  # doctest: +SKIP
+    """
+    env = {**os.environ, **settings, "SME_LM_CACHE": "false"}
+    done = subprocess.run([SME_MCP, "eval", "--domain", domain, "--goldset", str(goldset), "--json"],
+                          env=env, capture_output=True, text=True, cwd=REPO)
+    if not done.stdout.strip():
+        raise RuntimeError(f"eval with {settings} printed no report (exit {done.returncode}): {done.stderr[-2000:]}")
+    report = json.loads(done.stdout)
+    return report, json.loads((REPO / "receipts" / report["receipt"]).read_text())["items"]

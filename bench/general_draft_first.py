@@ -27,14 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, SME_MCP, conditions, finish, print_table, summary, write_result
+from common import REPO, RESULTS, conditions, eval_goldset, finish, print_table, summary, write_result
 from grounding import half
 
 ARMS = {"passages": "false", "draft_first": "true"}
@@ -52,20 +50,8 @@ def tune_questions(limit: int) -> list[dict[str, Any]]:
              "answers": r["answers"], "tests": [], "setup": "", "label": None, "source": r["source"]} for r in chosen]
 
 
-def run_arm(value: str, goldset: Path) -> dict[str, Any]:
-    """One `sme-mcp eval` over the questions with the setting; its JSON report."""
-    env = {**os.environ, "SME_GENERAL_DRAFT_FIRST": value, "SME_LM_CACHE": "false"}
-    done = subprocess.run([SME_MCP, "eval", "--domain", "general", "--goldset", str(goldset), "--json"],
-                          env=env, capture_output=True, text=True, cwd=REPO)
-    if not done.stdout.strip():
-        raise RuntimeError(f"eval with draft_first={value} printed no report (exit {done.returncode}): "
-                           f"{done.stderr[-2000:]}")
-    return json.loads(done.stdout)
-
-
-def side(report: dict[str, Any]) -> dict[str, Any]:
-    """The per-item results of one run, read from its receipt (the report printed holds only a sample)."""
-    items = json.loads((REPO / "receipts" / report["receipt"]).read_text())["items"]
+def side(report: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The per-item results of one run, from its receipt's items."""
     costs = [i.get("cost") or {} for i in items]
     outcomes: dict[str, dict[str, int]] = {}
     for item in items:
@@ -137,7 +123,7 @@ def main() -> None:
         goldset = Path(tmp) / "squad_tune60.jsonl"
         goldset.write_text("".join(json.dumps(i) + "\n" for i in items))
         for arm, value in ARMS.items():
-            body[arm] = side(run_arm(value, goldset))
+            body[arm] = side(*eval_goldset("general", goldset, SME_GENERAL_DRAFT_FIRST=value))
             print(f"{arm}: {body[arm]['correct']}/{body[arm]['n']}, p50 {body[arm]['latency_s']['p50']} s", flush=True)
     body["decision"] = decide(body)
     body["conditions"] = finish(cond)

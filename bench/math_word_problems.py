@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, SME_MCP, conditions, finish, print_table, summary, write_result
+from common import REPO, RESULTS, conditions, eval_goldset, finish, print_table, summary, write_result
 
 STYLES = ("reasoning", "program")
 RULE = ("program if it answers more items right than reasoning, or as many with a lower p50 latency; "
@@ -45,19 +43,8 @@ def word_problems(limit: int | None) -> list[dict[str, Any]]:
     return chosen[:limit] if limit else chosen
 
 
-def run_style(style: str, goldset: Path) -> dict[str, Any]:
-    """One `sme-mcp eval` over the items with the style set; its JSON report."""
-    env = {**os.environ, "SME_MATH_WORD_PROBLEMS": style, "SME_LM_CACHE": "false"}
-    done = subprocess.run([SME_MCP, "eval", "--domain", "math", "--goldset", str(goldset), "--json"],
-                          env=env, capture_output=True, text=True, cwd=REPO)
-    if not done.stdout.strip():
-        raise RuntimeError(f"eval with {style} printed no report (exit {done.returncode}): {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
-
-
-def side(report: dict[str, Any]) -> dict[str, Any]:
-    """The per-item results of one run, read from its receipt (the report printed holds only a sample)."""
-    items = json.loads((REPO / "receipts" / report["receipt"]).read_text())["items"]
+def side(report: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The per-item results of one run, from its receipt's items."""
     costs = [i.get("cost") or {} for i in items]
     return {
         "receipt": report.get("receipt"), "n": len(items), "correct": sum(i["correct"] for i in items),
@@ -115,7 +102,7 @@ def main() -> None:
         goldset = Path(tmp) / "math_dev_word_problems.jsonl"
         goldset.write_text("".join(json.dumps(i) + "\n" for i in items))
         for style in STYLES:
-            body[style] = side(run_style(style, goldset))
+            body[style] = side(*eval_goldset("math", goldset, SME_MATH_WORD_PROBLEMS=style))
             print(f"{style}: {body[style]['correct']}/{body[style]['n']}, p50 {body[style]['latency_s']['p50']} s",
                   flush=True)
     body["decision"] = decide(body)

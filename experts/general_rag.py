@@ -197,9 +197,7 @@ class RetrievalGeneralExpert(dspy.Module):
                 return None  # the passages are read as without a draft
             trace = list(dspy.settings.trace or [])
         answer = str(pred.answer or "").strip()
-        if not answer or repeats_question(answer, question):
-            return None
-        verification = check_grounding(answer, context, question)
+        verification = check_grounding(answer, context, question)  # an empty answer or an echo is never grounded
         if verification["outcome"] != "grounded":
             return None
         if dspy.settings.trace is not None:
