@@ -285,6 +285,11 @@ class Settings(BaseSettings):
         "and returns that answer when a retrieved passage supports it (grounded), without the model reading the "
         "passages; otherwise it answers from the passages as usual, one short call later",
     )
+    general_judge_grounding: bool = Field(
+        default=False, description="Before a general answer is called grounded, the model is shown the sentence the "
+        "lexical check found and asked whether it answers the question (one short LM call for those answers); "
+        "unconfirmed answers are marked partial",
+    )
     lm_stream: bool = Field(
         default=True, description="Stream the LM calls an answer waits for: the model's tokens go out as progress, "
         "and a cancelled question stops the generation at once; false: one response per call (a cancel then stops "

@@ -51,7 +51,8 @@ def _general(service: ExpertService) -> dspy.Module:
                                   sentence_window=service.settings.retrieval_sentence_window,
                                   retry_echo=service.settings.general_retry_echo,
                                   reasoning=service.settings.general_reasoning,
-                                  draft_first=service.settings.general_draft_first)
+                                  draft_first=service.settings.general_draft_first,
+                                  judge_grounding=service.settings.general_judge_grounding)
 
 
 def _general_settings(service: ExpertService) -> dict[str, Any]:
@@ -63,7 +64,8 @@ def _general_settings(service: ExpertService) -> dict[str, Any]:
                              "retrieval_sentence_window": settings.retrieval_sentence_window,
                              "general_retry_echo": settings.general_retry_echo,
                              "general_reasoning": settings.general_reasoning,
-                             "general_draft_first": settings.general_draft_first}
+                             "general_draft_first": settings.general_draft_first,
+                             "general_judge_grounding": settings.general_judge_grounding}
     try:
         info = next((c for c in service.documents.collections() if c.name == "general"), None)
         found["collection"] = info.model_dump() if info is not None else None
@@ -101,6 +103,7 @@ def register_builtin_experts(registry: ExpertRegistry) -> None:
         name="general", description="Facts, definitions and everything else, grounded in the 'general' document "
                                     "collection",
         module="hybrid search + ChainOfThought(AnswerWithContext) (Predict when general_reasoning is off); with "
-               "general_draft_first, Predict(AnswerClosedBook) first, kept when the passages support it",
+               "general_draft_first, Predict(AnswerClosedBook) first, kept when the passages support it; with "
+               "general_judge_grounding, Predict(JudgeSupport) confirms a grounded answer's sentence",
         build=_general, metric="exact_f1", threshold=0.02, settings_for_receipt=_general_settings,
     ))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -106,6 +107,20 @@ class AnswerAgain(dspy.Signature):
     answer: str = dspy.OutputField(desc="the answer only, e.g. 'Real Madrid' or '1969'")
 
 
+JUDGE_MAX_TOKENS = 40  # "True" or "False" in the adapter's markers is about 15 tokens; a ramble is cut, not waited for
+
+
+class JudgeSupport(dspy.Signature):
+    """Does the passage say that the proposed answer is the answer to the question? Say false when the passage
+    names the proposed answer for something else than what the question asks (another place, person, event,
+    team or time), or does not say it at all."""
+
+    passage: str = dspy.InputField(desc="a title and one or two sentences from the user's documents")
+    question: str = dspy.InputField()
+    proposed_answer: str = dspy.InputField()
+    supported: bool = dspy.OutputField(desc="true only if the passage says the proposed answer answers this question")
+
+
 class RetrievalGeneralExpert(dspy.Module):
     """Retrieve-then-answer: the top `k` passages of `search` feed a ChainOfThought (or a Predict).
 
@@ -117,7 +132,11 @@ class RetrievalGeneralExpert(dspy.Module):
 
     The prediction carries `answer`, `reasoning`, `sources` (the distinct `{"source", "title"}` of the
     passages shown to the model, in rank order; empty when nothing relevant was retrieved) and
-    `verification`: whether the answer is in those passages (experts/grounding.py, no LM call). An answer
+    `verification`: whether the answer is in those passages (experts/grounding.py, no LM call). With
+    `judge_grounding`, an answer that check calls `grounded` is shown to the model once more with the sentence
+    found (`judge`: a few dozen tokens in, one word out), and is `partial` unless the model says that sentence
+    answers the question: the lexical check cannot tell "the capital of Victoria, in Australia" from "the
+    capital of Australia". An answer
     that only repeats words of the question is asked for once more (`answer_again`, told what was rejected)
     when `retry_echo` is on; the second answer is kept unless it repeats the question too.
 
@@ -134,6 +153,8 @@ class RetrievalGeneralExpert(dspy.Module):
             `general_reasoning` setting. Without reasoning the prediction's `reasoning` is empty.
         draft_first: Answer from the model's own knowledge first and keep that answer when the passages
             support it (the `general_draft_first` setting); the prediction then has `drafted` true.
+        judge_grounding: Have the model confirm the sentence behind a `grounded` answer (the
+            `general_judge_grounding` setting).
 
     Example:
         >>> search = lambda q, k: index.search("general", q, k)  # doctest: +SKIP
@@ -145,7 +166,7 @@ class RetrievalGeneralExpert(dspy.Module):
 
     def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None, pool: int = 0,
                  keep_sentences: int = 0, sentence_window: int = 1, retry_echo: bool = True,
-                 reasoning: bool = True, draft_first: bool = False) -> None:
+                 reasoning: bool = True, draft_first: bool = False, judge_grounding: bool = False) -> None:
         super().__init__()
         self.search = search
         self.k = k
@@ -163,6 +184,8 @@ class RetrievalGeneralExpert(dspy.Module):
         # draft_first is on.
         self.draft = dspy.Predict(AnswerClosedBook)
         self.draft_first = draft_first
+        self.judge = dspy.Predict(JudgeSupport)  # likewise always present; called with judge_grounding on
+        self.judge_grounding = judge_grounding
 
     def forward(self, question: str) -> dspy.Prediction:
         context, sources = retrieve_context(self.search, question, self.k, self.min_similarity, self.pool,
@@ -179,7 +202,33 @@ class RetrievalGeneralExpert(dspy.Module):
             if not repeats_question(second, question):
                 answer, reasoning = second, again.get("reasoning", "")
         return dspy.Prediction(answer=answer, reasoning=reasoning, sources=sources,
-                               verification=check_grounding(answer, context, question), drafted=False)
+                               verification=self._verify(answer, context, question), drafted=False)
+
+    def _verify(self, answer: str, context: list[str], question: str) -> dict[str, Any]:
+        """`check_grounding`'s verdict, with a `grounded` one confirmed by `judge` when `judge_grounding` is on."""
+        verification = check_grounding(answer, context, question)
+        evidence = verification.pop("evidence", None)
+        if not (self.judge_grounding and evidence and verification["outcome"] == "grounded"):
+            return verification
+        from dspy.utils.exceptions import AdapterParseError
+
+        started = time.perf_counter()
+        try:
+            supported = self.judge(passage=evidence, question=question, proposed_answer=answer,
+                                   config={"max_tokens": JUDGE_MAX_TOKENS}).supported
+        except AdapterParseError:
+            verification["checked"] += "; the model's confirmation of that sentence could not be read, so it stands"
+            return verification
+        verification["seconds"] = round(verification["seconds"] + time.perf_counter() - started, 4)
+        if supported is True:
+            verification["checked"] += "; the model, shown that sentence, confirmed it answers the question"
+            return verification
+        verification["outcome"] = "partial"
+        verification["checked"] = (
+            f"the answer appears in the passage '{verification['details'][0]}', but the model, shown the sentence "
+            f"that names it (\"{evidence[:300]}\"), did not confirm that it answers the question: the passages may "
+            "not say it")
+        return verification
 
     def _grounded_draft(self, question: str, context: list[str],
                         sources: list[dict[str, str]]) -> dspy.Prediction | None:
@@ -195,9 +244,9 @@ class RetrievalGeneralExpert(dspy.Module):
                 pred = self.draft(question=question)
             except AdapterParseError:
                 return None  # the passages are read as without a draft
+            answer = str(pred.answer or "").strip()
+            verification = self._verify(answer, context, question)  # an empty answer or an echo is never grounded
             trace = list(dspy.settings.trace or [])
-        answer = str(pred.answer or "").strip()
-        verification = check_grounding(answer, context, question)  # an empty answer or an echo is never grounded
         if verification["outcome"] != "grounded":
             return None
         if dspy.settings.trace is not None:

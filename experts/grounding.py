@@ -87,21 +87,22 @@ def _support(asked: set[str], windows: list[set[str]]) -> list[float]:
     return [sum(weight[q] for q in holds if holds[q][i]) / total for i in range(n)]
 
 
-def _sentences(context: list[str]) -> tuple[list[tuple[int, str, list[str]]], list[set[str]]]:
-    """Each passage's title and sentences as (passage index, title, words), and each one's window: its words,
-    the previous sentence's and the title's (a sentence often names its subject only by "he" or "it")."""
-    sentences: list[tuple[int, str, list[str]]] = []
+def _sentences(context: list[str]) -> tuple[list[tuple[int, str, list[str], str]], list[set[str]]]:
+    """Each passage's title and sentences as (passage index, title, words, window text), and each one's window:
+    its words, the previous sentence's and the title's (a sentence often names its subject only by "he" or "it").
+    The window text is "title: previous sentence sentence", the evidence a reader (or `judge`) is shown."""
+    sentences: list[tuple[int, str, list[str], str]] = []
     windows: list[set[str]] = []
     for i, passage in enumerate(context):
         title, _, text = passage.partition(": ")
-        title_words, previous = _content(title), set()
-        sentences.append((i, title, title_words))
+        title_words, previous, previous_text = _content(title), set(), ""
+        sentences.append((i, title, title_words, title))
         windows.append(set(title_words))
         for sentence in _SENTENCE.split(text):
             words = _content(sentence)
-            sentences.append((i, title, words))
+            sentences.append((i, title, words, f"{title}: {previous_text} {sentence}".replace(":  ", ": ")))
             windows.append(set(words) | previous | set(title_words))
-            previous = set(words)
+            previous, previous_text = set(words), sentence
     return sentences, windows
 
 
@@ -117,7 +118,7 @@ def passage_support(question: str, context: list[str]) -> list[float]:
     asked = set(_content(question)) - _QUESTION_WORDS
     sentences, windows = _sentences(context)
     best = [0.0] * len(context)
-    for (i, _, _), share in zip(sentences, _support(asked, windows), strict=True):
+    for (i, _, _, _), share in zip(sentences, _support(asked, windows), strict=True):
         best[i] = max(best[i], share)
     return best
 
@@ -147,7 +148,8 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
 
     Returns:
         A dict with the `Verification` fields: method "grounding", outcome, what was checked, the
-        evidence, and the seconds it took.
+        evidence, and the seconds it took; a `grounded` one also has "evidence", the supporting
+        sentence as "title: previous sentence sentence" (what a judge of it is shown).
 
     Example:
         >>> passage = "Super Bowl 50: The Denver Broncos defeated the Carolina Panthers."
@@ -189,14 +191,16 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
                 best, best_title = share, title
     sentences, windows = _sentences(context)
     support = _support(asked, windows)
-    covered = [(share, title) for (_, title, words), share in zip(sentences, support, strict=True)
+    covered = [(share, title, text) for (_, title, words, text), share in zip(sentences, support, strict=True)
                if _has_phrase(words, phrase)]
     if covered:
-        share, title = max(covered, key=lambda c: c[0])
+        share, title, text = max(covered, key=lambda c: c[0])
         if share >= SUPPORT:
-            return result("grounded", f"the answer appears in the passage '{title}', in a sentence that covers "
-                          f"{share:.0%} of what the question asks (a lexical check: it does not prove the sentence "
-                          "answers the question)", [title])
+            found = result("grounded", f"the answer appears in the passage '{title}', in a sentence that covers "
+                           f"{share:.0%} of what the question asks (a lexical check: it does not prove the sentence "
+                           "answers the question)", [title])
+            found["evidence"] = text  # not a Verification field: what a judge of the sentence is shown
+            return found
         named_in = title
     if named_in:
         return result("partial", f"the passage '{named_in}' names the answer, but its sentences cover little of what "

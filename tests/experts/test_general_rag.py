@@ -116,7 +116,7 @@ def test_copies_share_the_search_and_have_one_optimizable_predictor() -> None:
     assert copy.search is module.search
     assert copy.generate_answer is not module.generate_answer
     assert [name for name, _ in module.named_predictors()] == ["generate_answer.predict", "answer_again.predict",
-                                                              "draft"]
+                                                              "draft", "judge"]
     assert copy.k == 2
 
 
@@ -198,3 +198,50 @@ def test_no_draft_without_passages_or_with_the_setting_off() -> None:
             expert = RetrievalGeneralExpert(search, k=1, draft_first=draft_first)
             pred = expert(question="What is the capital of Kenya?")
         assert len(lm.history) == 1 and pred.drafted is False and "reasoning" in last_prompt(lm)
+
+
+VICTORIA = FoundPassage("Victoria is a state in south-eastern Australia. Its capital is Melbourne, the second most "
+                        "populous city in Australia.", "/docs/victoria.md", "Victoria (Australia)")
+
+
+def test_a_grounded_answer_the_model_does_not_confirm_is_marked_partial() -> None:
+    question = "What is the capital of Australia?"
+    lm = DummyLM([{"reasoning": "The passage names Melbourne.", "answer": "Melbourne"}, {"supported": False}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [VICTORIA], k=1, judge_grounding=True)(question=question)
+    assert len(lm.history) == 2 and pred.answer == "Melbourne"  # the answer stands; its label does not
+    judged = last_prompt(lm)
+    assert "Its capital is Melbourne" in judged and question in judged and "proposed_answer" in judged
+    assert pred.verification["outcome"] == "partial" and "did not confirm" in pred.verification["checked"]
+    assert "evidence" not in pred.verification  # the Verification's own fields only
+
+    # Confirmed, it stays grounded and says so; with the setting off nothing is asked and the lexical verdict stands.
+    lm = DummyLM([{"reasoning": "r", "answer": "Melbourne"}, {"supported": True}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [VICTORIA], k=1, judge_grounding=True)(question=question)
+    assert pred.verification["outcome"] == "grounded" and "confirmed" in pred.verification["checked"]
+    lm = DummyLM([{"reasoning": "r", "answer": "Melbourne"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [VICTORIA], k=1)(question=question)
+    assert len(lm.history) == 1 and pred.verification["outcome"] == "grounded"
+
+
+def test_only_a_grounded_answer_is_judged() -> None:
+    lm = DummyLM([{"reasoning": "r", "answer": "Canberra"}])  # not in the passage: nothing to confirm
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [VICTORIA], k=1, judge_grounding=True)(
+            question="What is the capital of Australia?")
+    assert len(lm.history) == 1 and pred.verification["outcome"] == "not_grounded"
+
+
+def test_a_draft_is_returned_only_when_its_sentence_is_confirmed() -> None:
+    lm = DummyLM([{"answer": "Melbourne"}, {"supported": False},
+                  {"reasoning": "r", "answer": "Melbourne"}, {"supported": False}])
+    with dspy.context(lm=lm, trace=[]):
+        pred = RetrievalGeneralExpert(lambda q, k: [VICTORIA], k=1, draft_first=True, judge_grounding=True)(
+            question="What is the capital of Australia?")
+        trace = list(dspy.settings.trace)
+    assert len(lm.history) == 4 and pred.drafted is False and pred.verification["outcome"] == "partial"
+    # The dropped draft and its judgment teach nothing; the answer read from the passages and its judgment remain.
+    assert [p.signature.__name__ for p, _, _ in trace][1:] == ["JudgeSupport"] and len(trace) == 2
+    assert all(p.signature.__name__ != "AnswerClosedBook" for p, _, _ in trace)

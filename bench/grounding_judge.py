@@ -1,0 +1,119 @@
+"""General answers called grounded: does the model, shown the sentence found, confirm it answers the question?
+
+The lexical grounding check (experts/grounding.py, no LM call) calls an answer `grounded` when it is named in a
+passage sentence covering enough of the question's words. It cannot read relations: "Its capital is Melbourne"
+in a passage about Victoria, Australia covers "capital" and "Australia", so "Melbourne" for the capital of
+Australia came out grounded, and so did "Cam Newton" for Super Bowl 50's MVP (the passage names him the NFL's
+season MVP). With `SME_GENERAL_JUDGE_GROUNDING=true` the general expert shows the model that sentence (title,
+sentence before, sentence) with the question and the answer, and asks whether it says the answer answers the
+question (`JudgeSupport`, a few dozen prompt tokens, one word out); an answer it does not confirm is `partial`.
+The answers themselves do not change.
+
+This script runs `sme-mcp eval --goldset` (the path `run_eval` and `ask_expert` take) with the judge on, DSPy's
+response cache off, on the first 60 tune-half SQuAD questions of the demo corpus (the 60 that chose the other
+general settings; the report half is not used), and reads from the receipt, per answer the lexical check called
+grounded, whether the model confirmed it, whether the answer was right (exact match), and the seconds the
+judgment took.
+
+The rule, fixed before the run: the judge becomes the default if it withdraws `grounded` from at least a third
+of the wrong answers the lexical check called grounded, and from at most a tenth of the right ones (at least
+one may be withdrawn); otherwise it stays off.
+
+Usage:
+    .venv/bin/python bench/grounding_judge.py [--limit N] [--note "..."]  # bench/results/grounding_judge.json
+    .venv/bin/python bench/grounding_judge.py --compare-only             # the verdict again from the JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from common import RESULTS, conditions, eval_goldset, finish, print_table, summary, write_result
+from general_draft_first import N_QUESTIONS, tune_questions
+
+RULE = ("judge on if it withdraws grounded from at least a third of the wrong answers the lexical check called "
+        "grounded and from at most a tenth of the right ones (at least one); else off")
+JUDGMENTS = {"confirmed it answers": "confirmed", "did not confirm": "withdrawn", "could not be read": "unreadable"}
+
+
+def judgment(verification: dict[str, Any] | None) -> str | None:
+    """What the judge said of an answer ("confirmed", "withdrawn", "unreadable"); None when it was not asked."""
+    checked = str((verification or {}).get("checked") or "")
+    return next((label for phrase, label in JUDGMENTS.items() if phrase in checked), None)
+
+
+def tally(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per judgment, the answers and how many were right; the judged answers' seconds of verification."""
+    rows = [{"id": i["id"], "correct": i["correct"], "prediction": str(i.get("prediction") or "")[:200],
+             "judgment": judgment(i.get("verification")), "latency_s": i["latency_s"],
+             "verification_s": (i.get("verification") or {}).get("seconds"),
+             "outcome": (i.get("verification") or {}).get("outcome")} for i in items]
+    judged = [r for r in rows if r["judgment"]]
+    counts = {label: {"n": sum(r["judgment"] == label for r in judged),
+                      "correct": sum(r["judgment"] == label and r["correct"] for r in judged)}
+              for label in JUDGMENTS.values()}
+    return {"n": len(rows), "correct": sum(r["correct"] for r in rows), "judged": counts,
+            "lexically_grounded": {"n": len(judged), "correct": sum(r["correct"] for r in judged)},
+            "judge_seconds": summary([r["verification_s"] for r in judged if r["verification_s"] is not None]),
+            "latency_s": summary([r["latency_s"] for r in rows]), "items": rows}
+
+
+def decide(body: dict[str, Any]) -> dict[str, Any]:
+    """The rule's verdict, with the precision of `grounded` before and after the judge."""
+    t = body["judge"]
+    right, wrong = t["lexically_grounded"]["correct"], t["lexically_grounded"]["n"] - t["lexically_grounded"]["correct"]
+    withdrawn_right = t["judged"]["withdrawn"]["correct"]
+    withdrawn_wrong = t["judged"]["withdrawn"]["n"] - withdrawn_right
+    on = withdrawn_wrong >= math.ceil(wrong / 3) and withdrawn_right <= max(1, right // 10) and withdrawn_wrong > 0
+    kept = t["lexically_grounded"]["n"] - t["judged"]["withdrawn"]["n"]
+    return {"withdrawn_from_wrong": f"{withdrawn_wrong}/{wrong}", "withdrawn_from_right": f"{withdrawn_right}/{right}",
+            "grounded_precision_lexical": round(right / t["lexically_grounded"]["n"], 3) if right + wrong else None,
+            "grounded_precision_judged": round((right - withdrawn_right) / kept, 3) if kept else None,
+            "rule": RULE, "chosen": "on" if on else "off"}
+
+
+def show(body: dict[str, Any]) -> None:
+    t = body["judge"]
+    print_table(["judgment", "answers", "right"],
+                [[label, c["n"], c["correct"]] for label, c in t["judged"].items()])
+    print(f"EM {t['correct']}/{t['n']}; p50 {t['latency_s']['p50']} s; judge seconds {t['judge_seconds']}; "
+          f"receipt {body['receipt']}")
+    d = body["decision"]
+    print(f"withdrawn from wrong {d['withdrawn_from_wrong']}, from right {d['withdrawn_from_right']}; grounded "
+          f"precision {d['grounded_precision_lexical']} -> {d['grounded_precision_judged']}; chosen: {d['chosen']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=N_QUESTIONS, help="the first N tune-half questions")
+    parser.add_argument("--note", default="")
+    parser.add_argument("--compare-only", action="store_true", help="recompute the verdict from the JSON")
+    args = parser.parse_args()
+    if args.compare_only:
+        body = json.loads((RESULTS / "grounding_judge.json").read_text())
+        body["decision"] = decide(body)
+        write_result("grounding_judge", body)
+        show(body)
+        return
+    items = tune_questions(args.limit)
+    cond = conditions(args.note)
+    with tempfile.TemporaryDirectory(prefix="sme-bench-judge-") as tmp:
+        goldset = Path(tmp) / "squad_tune60.jsonl"
+        goldset.write_text("".join(json.dumps(i) + "\n" for i in items))
+        report, answers = eval_goldset("general", goldset, SME_GENERAL_JUDGE_GROUNDING="true")
+    body: dict[str, Any] = {"questions": "first tune-half SQuAD questions of docs/demo_corpus",
+                            "receipt": report.get("receipt"), "judge": tally(answers)}
+    body["decision"] = decide(body)
+    body["conditions"] = finish(cond)
+    write_result("grounding_judge", body)
+    show(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
