@@ -500,6 +500,32 @@ def general_draft_first(data: dict[str, Any]) -> str:
     ])
 
 
+def grounding_judge(data: dict[str, Any]) -> str:
+    d, t = data["decision"], data["judge"]
+    rows = [[label, c["n"], c["correct"]] for label, c in t["judged"].items()]
+    nq = data.get("nq_open")
+    nq_line = "" if not nq else (
+        f"Reported only, {nq['questions']} (the demo corpus mostly does not answer them): {nq['n']} answers, "
+        f"{nq['lexically_grounded']['n']} called grounded by the lexical check ({nq['lexically_grounded']['correct']} "
+        f"right), {nq['judged']['confirmed']['n']} of them confirmed by the judge "
+        f"({nq['judged']['confirmed']['correct']} right); receipt [{nq['receipt']}](receipts/{nq['receipt']}).")
+    return _join([
+        "**General answers: a judge of the sentence behind `grounded`** (`bench/grounding_judge.py`): the "
+        f"{t['n']} {data['questions']}, scored with `sme-mcp eval --goldset` under `SME_GENERAL_JUDGE_GROUNDING=true`, "
+        f"DSPy's response cache off (receipt [{data['receipt']}](receipts/{data['receipt']}); exact match "
+        f"{t['correct']}/{t['n']}, p50 {t['latency_s']['p50']} s). Of the answers the lexical check called grounded "
+        f"({t['lexically_grounded']['n']}, {t['lexically_grounded']['correct']} right), the model, shown the sentence "
+        f"found, withdrew the label from {d['withdrawn_from_wrong']} wrong and {d['withdrawn_from_right']} right ones: "
+        f"the share of `grounded` answers that are right goes from {d['grounded_precision_lexical']} to "
+        f"{d['grounded_precision_judged']}. A judgment took p50 {t['judge_seconds']['p50']} s (p95 "
+        f"{t['judge_seconds']['p95']} s). Rule fixed before the run: {d['rule']}; chosen: **{d['chosen']}**, the "
+        "default of `SME_GENERAL_JUDGE_GROUNDING`.",
+        table(["judge's verdict on a lexically grounded answer", "answers", "right"], rows),
+        nq_line,
+        conditions(data),
+    ])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -519,6 +545,7 @@ def section() -> str:
                          ("context_window", context_window), ("grounding", grounding),
                          ("code_plain_prompt", code_plain_prompt), ("code_no_tests", code_no_tests),
                          ("math_word_problems", math_word_problems), ("general_draft_first", general_draft_first),
+                         ("grounding_judge", grounding_judge),
                          ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")

@@ -36,6 +36,10 @@ def test_each_chain_entry_is_a_model_group_and_each_replica_a_deployment(monkeyp
         ("math-0", "local#1 http://127.0.0.1:1/v1"), ("math-0", "local#2 http://127.0.0.1:2/v1"),
         ("math-1", "openai/gpt-4o-mini")]
     assert deployments[2].litellm_params["api_key"] == "sk-test"
+    # The local model stops before the adapter's end marker (generated, it is time the user waits for); a cloud
+    # model is sent what DSPy sends.
+    assert deployments[0].litellm_params["stop"] == ["[[ ## completed ## ]]"]
+    assert "stop" not in deployments[2].litellm_params
     lm, by_id, _ = chain._router_lm(0.0)
     router = lm._engine_spec.router
     assert router.fallbacks == [{"math-0": ["math-1"]}]
