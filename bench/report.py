@@ -508,7 +508,9 @@ def grounding_judge(data: dict[str, Any]) -> str:
         f"Reported only, {nq['questions']} (the demo corpus mostly does not answer them): {nq['n']} answers, "
         f"{nq['lexically_grounded']['n']} called grounded by the lexical check ({nq['lexically_grounded']['correct']} "
         f"right), {nq['judged']['confirmed']['n']} of them confirmed by the judge "
-        f"({nq['judged']['confirmed']['correct']} right); receipt [{nq['receipt']}](receipts/{nq['receipt']}).")
+        f"({nq['judged']['confirmed']['correct']} right); outcomes: "
+        + ", ".join(f"{o} {n} ({r} right)" for o, (n, r) in _outcomes(nq["items"]).items())
+        + f"; receipt [{nq['receipt']}](receipts/{nq['receipt']}).")
     return _join([
         "**General answers: a judge of the sentence behind `grounded`** (`bench/grounding_judge.py`): the "
         f"{t['n']} {data['questions']}, scored with `sme-mcp eval --goldset` under `SME_GENERAL_JUDGE_GROUNDING=true`, "
@@ -524,6 +526,16 @@ def grounding_judge(data: dict[str, Any]) -> str:
         nq_line,
         conditions(data),
     ])
+
+
+def _outcomes(items: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Per verification outcome, most frequent first: how many answers had it and how many of those were right."""
+    counts: dict[str, list[int]] = {}
+    for item in items:
+        cell = counts.setdefault(str(item.get("outcome")), [0, 0])
+        cell[0] += 1
+        cell[1] += bool(item.get("correct"))
+    return {o: (n, r) for o, (n, r) in sorted(counts.items(), key=lambda kv: -kv[1][0])}
 
 
 def _join(parts: list[str]) -> str:
