@@ -6,6 +6,7 @@ under (load average before and after, CPU count, other llama-server processes, a
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,31 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
     finally:
         if os.environ.get("SME_BENCH_KEEP") != "1":
             shutil.rmtree(path, ignore_errors=True)
+
+
+def decision_args(doc: str, limit: int | None, limit_help: str) -> argparse.Namespace:
+    """The command line of a benchmark that decides a setting: `--limit`, `--note` and `--compare-only`.
+
+    Args:
+        doc: The script's docstring; its first line is the description.
+        limit: How many items by default (None: all).
+        limit_help: What `--limit` counts.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=limit, help=limit_help)
+    parser.add_argument("--note", default="")
+    parser.add_argument("--compare-only", action="store_true", help="recompute the verdict from the JSON")
+    return parser.parse_args()
+
+
+def compare_again(name: str, decide: Callable[[dict[str, Any]], dict[str, Any]],
+                  show: Callable[[dict[str, Any]], None]) -> None:
+    """A decision benchmark's verdict recomputed from its JSON (`--compare-only`, after its rule's code changed),
+    written back and shown; nothing is measured again."""
+    body = json.loads((RESULTS / f"{name}.json").read_text())
+    body["decision"] = decide(body)
+    write_result(name, body)
+    show(body)
 
 
 def eval_goldset(domain: str, goldset: Path, **settings: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -25,14 +25,23 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, conditions, eval_goldset, finish, print_table, summary, write_result
+from common import (
+    REPO,
+    compare_again,
+    conditions,
+    decision_args,
+    eval_goldset,
+    finish,
+    print_table,
+    summary,
+    write_result,
+)
 from grounding import half
 
 ARMS = {"passages": "false", "draft_first": "true"}
@@ -104,17 +113,9 @@ def show(body: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=N_QUESTIONS, help="the first N tune-half questions")
-    parser.add_argument("--note", default="")
-    parser.add_argument("--compare-only", action="store_true", help="recompute the verdict from the JSON")
-    args = parser.parse_args()
+    args = decision_args(__doc__, N_QUESTIONS, "the first N tune-half questions")
     if args.compare_only:
-        body = json.loads((RESULTS / "general_draft_first.json").read_text())
-        body["decision"] = decide(body)
-        write_result("general_draft_first", body)
-        show(body)
-        return
+        return compare_again("general_draft_first", decide, show)
     items = tune_questions(args.limit)
     cond = conditions(args.note)
     body: dict[str, Any] = {"questions": "first tune-half SQuAD questions of docs/demo_corpus",

@@ -30,7 +30,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -38,7 +37,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, conditions, eval_goldset, finish, print_table, summary, write_result
+from common import (
+    REPO,
+    compare_again,
+    conditions,
+    decision_args,
+    eval_goldset,
+    finish,
+    print_table,
+    summary,
+    write_result,
+)
 from general_draft_first import N_QUESTIONS, tune_questions
 
 RULE = ("judge on if it withdraws grounded from at least a third of the wrong answers the lexical check called "
@@ -101,17 +110,9 @@ def show(body: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=N_QUESTIONS, help="the first N tune-half questions")
-    parser.add_argument("--note", default="")
-    parser.add_argument("--compare-only", action="store_true", help="recompute the verdict from the JSON")
-    args = parser.parse_args()
+    args = decision_args(__doc__, N_QUESTIONS, "the first N tune-half questions")
     if args.compare_only:
-        body = json.loads((RESULTS / "grounding_judge.json").read_text())
-        body["decision"] = decide(body)
-        write_result("grounding_judge", body)
-        show(body)
-        return
+        return compare_again("grounding_judge", decide, show)
     squad = tune_questions(args.limit)
     holdout = (REPO / "goldsets" / "general" / "holdout.jsonl").read_text().splitlines()
     nq = [json.loads(line) for line in holdout if line.strip()][:N_ELSEWHERE]

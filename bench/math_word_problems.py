@@ -20,14 +20,23 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, conditions, eval_goldset, finish, print_table, summary, write_result
+from common import (
+    REPO,
+    compare_again,
+    conditions,
+    decision_args,
+    eval_goldset,
+    finish,
+    print_table,
+    summary,
+    write_result,
+)
 
 STYLES = ("reasoning", "program")
 RULE = ("program if it answers more items right than reasoning, or as many with a lower p50 latency; "
@@ -84,17 +93,9 @@ def show(body: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, help="only the first N word problems")
-    parser.add_argument("--note", default="")
-    parser.add_argument("--compare-only", action="store_true", help="recompute the verdict from the JSON")
-    args = parser.parse_args()
+    args = decision_args(__doc__, None, "only the first N word problems")
     if args.compare_only:
-        body = json.loads((RESULTS / "math_word_problems.json").read_text())
-        body["decision"] = decide(body)
-        write_result("math_word_problems", body)
-        show(body)
-        return
+        return compare_again("math_word_problems", decide, show)
     items = word_problems(args.limit)
     cond = conditions(args.note)
     body: dict[str, Any] = {"split": "dev", "items": [i["id"] for i in items]}
