@@ -9,10 +9,12 @@ The check costs no LM call. It looks for the answer's words in each passage show
   passage has ("Australia" in passages about Victoria) counts little and a word none has ("Super
   Bowl 50" is not near "Cam Newton") weighs most; a word matches its other forms ("died"/"die",
   "returning"/"returned"). The check says it is lexical: it does not prove the sentence answers the
-  question;
-- the answer is in a passage but in no sentence that covers the question (a passage on Victoria
-  names Melbourne; the question asked for Australia's capital), or most of its words are in one
-  passage: `partial`;
+  question, and a sentence about something else that holds the question's words passes it (asked for
+  Australia's capital, "Melbourne" came out grounded by a sentence on Victoria, the Australian state,
+  whose capital it is). Asking the model to confirm the sentence did not separate right answers from
+  wrong ones better (bench/grounding_judge.py; `RetrievalGeneralExpert`'s `judge_grounding`);
+- the answer is in a passage but in no sentence that covers the question, or most of its words are
+  in one passage: `partial`;
 - otherwise `not_grounded`: passages were shown, but the answer is not in them, or it only repeats
   words of the question ("What river is larger than the Rhine?" answered "The Rhine"), which a small
   model does when the passages do not say; a sentence naming it proves nothing.
