@@ -305,6 +305,9 @@ class Settings(BaseSettings):
         default=True, description="Reuse identical LM calls from DSPy's cache under the data dir; false: every call "
         "reaches the model (what benchmarks of latency need)",
     )
+    # On the first 60 tune-half SQuAD questions, LM cache off, idle: 2 passages gave 26/60 EM, p50 9.4 s
+    # (receipts/eval-general-custom-20261207T170948Z.json, at ea2d4d9) against 30/60, p50 12.6 s with 3
+    # (eval-general-custom-20261207T140511Z.json); paired 5 broken, 1 fixed. 3 stays.
     retrieval_k: int = Field(default=3, ge=0, description="Passages the general expert is shown; 0: closed-book")
     retrieval_min_similarity: float = Field(
         # From bench/results/retrieval_gate.json: at 0.35 the top passage of 94.5% of SQuAD questions is kept
