@@ -10,7 +10,7 @@ from typing import Any
 
 import dspy
 
-from sme_mcp.experts.grounding import check_grounding, repeats_question
+from sme_mcp.experts.grounding import grounding_with_evidence, repeats_question
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +206,8 @@ class RetrievalGeneralExpert(dspy.Module):
 
     def _verify(self, answer: str, context: list[str], question: str) -> dict[str, Any]:
         """`check_grounding`'s verdict, with a `grounded` one confirmed by `judge` when `judge_grounding` is on."""
-        verification = check_grounding(answer, context, question)
-        evidence = verification.pop("evidence", None)
-        if not (self.judge_grounding and evidence and verification["outcome"] == "grounded"):
+        verification, evidence = grounding_with_evidence(answer, context, question)
+        if not (self.judge_grounding and evidence):  # evidence only for a grounded answer
             return verification
         from dspy.utils.exceptions import AdapterParseError
 

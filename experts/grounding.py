@@ -150,8 +150,7 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
 
     Returns:
         A dict with the `Verification` fields: method "grounding", outcome, what was checked, the
-        evidence, and the seconds it took; a `grounded` one also has "evidence", the supporting
-        sentence as "title: previous sentence sentence" (what a judge of it is shown).
+        evidence, and the seconds it took.
 
     Example:
         >>> passage = "Super Bowl 50: The Denver Broncos defeated the Carolina Panthers."
@@ -164,11 +163,24 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
         >>> check_grounding("Paris", [])["outcome"]
         'not_in_documents'
     """
+    return grounding_with_evidence(answer, context, question)[0]
+
+
+def grounding_with_evidence(answer: str, context: list[str], question: str = "") -> tuple[dict[str, Any], str | None]:
+    """`check_grounding`'s verdict, and for a `grounded` one the sentence behind it, as "title: previous sentence
+    sentence" (what a reader, or the general expert's judge, is shown); None for any other outcome.
+
+    Example:
+        >>> passage = "Super Bowl 50: The game was in 2016. The Denver Broncos defeated the Carolina Panthers."
+        >>> grounding_with_evidence("Denver Broncos", [passage], "Who defeated the Carolina Panthers?")[1]
+        'Super Bowl 50: The game was in 2016. The Denver Broncos defeated the Carolina Panthers.'
+    """
     started = time.perf_counter()
 
-    def result(outcome: str, checked: str, details: list[str]) -> dict[str, Any]:
+    def result(outcome: str, checked: str, details: list[str],
+               evidence: str | None = None) -> tuple[dict[str, Any], str | None]:
         return {"method": "grounding", "outcome": outcome, "checked": checked, "details": details,
-                "seconds": round(time.perf_counter() - started, 4)}
+                "seconds": round(time.perf_counter() - started, 4)}, evidence
 
     if not context:
         return result("not_in_documents", "no passage from your documents was close enough to the question to be "
@@ -198,11 +210,9 @@ def check_grounding(answer: str, context: list[str], question: str = "") -> dict
     if covered:
         share, title, text = max(covered, key=lambda c: c[0])
         if share >= SUPPORT:
-            found = result("grounded", f"the answer appears in the passage '{title}', in a sentence that covers "
-                           f"{share:.0%} of what the question asks (a lexical check: it does not prove the sentence "
-                           "answers the question)", [title])
-            found["evidence"] = text  # not a Verification field: what a judge of the sentence is shown
-            return found
+            return result("grounded", f"the answer appears in the passage '{title}', in a sentence that covers "
+                          f"{share:.0%} of what the question asks (a lexical check: it does not prove the sentence "
+                          "answers the question)", [title], evidence=text)
         named_in = title
     if named_in:
         return result("partial", f"the passage '{named_in}' names the answer, but its sentences cover little of what "
