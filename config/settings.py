@@ -130,8 +130,9 @@ class LocalServerSettings(BaseModel):
     chat_template: str | None = None
     repack: bool | None = Field(
         default=None, description="Weight repacking into the CPU's special kernels (AMX, repacked Q4 layouts): "
-        "None uses them and turns them off (--no-repack) if llama-server crashes while loading; false always "
-        "passes --no-repack",
+        "None uses the layout `sme-mcp setup` timed faster on this machine (server/repack_choice.py; repacked "
+        "until measured) and turns repacking off (--no-repack) if llama-server crashes while loading; true always "
+        "repacks; false always passes --no-repack",
     )
     extra_args: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"

@@ -375,6 +375,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 "ok": True, "url": url, "model": str(local.model_path), "binary": str(local.binary),
                 "binary_version": info.get("binary_version"), "n_ctx_train": local.n_ctx_train,
                 "threads": info.get("layouts") or info.get("threads"),
+                "repack": info.get("repack"), "repack_basis": info.get("repack_basis"),
                 "warnings": local.warnings, "ready_after_s": round(time.monotonic() - started, 1),
             }
         except Exception as exc:
@@ -404,6 +405,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         for label, info in report["backends"].items():
             mark = "ok " if info["ok"] else "NO "
             print(f"{mark} {label}: {info.get('url') or info.get('why')}")
+            if info.get("repack_basis"):
+                print(f"    weights: {info['repack_basis']}")
             for warning in info.get("warnings") or []:
                 print(f"    warning: {warning}")
         for role, chain in report["roles"].items():

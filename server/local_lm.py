@@ -27,6 +27,7 @@ from typing import Any
 
 from sme_mcp.config.settings import LocalServerSettings
 from sme_mcp.experts.lm import BackendUnavailable
+from sme_mcp.server import repack_choice
 from sme_mcp.server.embedded import (
     DEFAULT_MODEL,
     EmbeddedBackendMissing,
@@ -195,6 +196,7 @@ class LocalServer:
         # Xeon VM). Without repacking the plain AVX kernels run the same model.
         self.no_repack = settings.repack is False
         self.repack_crash: str | None = None  # the signal this server's child died of with repacking on, if it did
+        self.repack_basis: str | None = None  # why repacking is on or off when setup measured it (repack_choice)
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
         self._stop = threading.Event()
@@ -270,6 +272,10 @@ class LocalServer:
             info["chat_template"] = s.chat_template
         if self.n_ctx_train is not None:
             info["n_ctx_train"] = self.n_ctx_train
+        if self.binary is not None:  # launched: the layout it runs is known
+            info["repack"] = not self.no_repack
+            if self.repack_basis:
+                info["repack_basis"] = self.repack_basis
         if self.warnings:
             info["warnings"] = list(self.warnings)
         return info
@@ -291,6 +297,8 @@ class LocalServer:
             "restarts": self.restarts,
             "log": str(self.log_path),
             "n_ctx_train": self.n_ctx_train,
+            "repack": None if self.binary is None else not self.no_repack,
+            "repack_basis": self.repack_basis,
             "warnings": list(self.warnings),
         }
 
@@ -365,6 +373,10 @@ class LocalServer:
             self.no_repack = True
             self.warnings.append("llama-server is started with --no-repack: this build crashed while loading with "
                                  f"weight repacking on this machine before ({self._crash_marker})")
+        if self.settings.repack is None and not self.no_repack:
+            choice = repack_choice.remembered(self.cache_dir, self.layout_key())
+            if choice is not None:
+                self.no_repack, self.repack_basis = not choice.repack, choice.summary()
         failures = 0
         while not self._stop.is_set():
             started = time.monotonic()
@@ -420,6 +432,12 @@ class LocalServer:
     def _build_key(self) -> str | None:
         key = _file_key(self.binary) if self.binary else None
         return ":".join(map(str, key)) if key else None
+
+    def layout_key(self) -> str | None:
+        """What setup's repacking measurement is remembered by: this build and model file (path, size, mtime)."""
+        build = self._build_key()
+        model = _file_key(self.model_path) if self.model_path else None
+        return f"{build}|{':'.join(map(str, model))}" if build and model else None
 
     def _crashed_with_repack(self) -> bool:
         try:

@@ -8,6 +8,11 @@ It loads no model: the file named by `-m` is only checked to exist.
 
 With `SECOND_SERVER_AMX_CRASH=1` it stands for llama.cpp's build on a CPU whose AMX the VM does not let a process
 use: its `--help` lists `--no-repack`, and without that flag it dies of SIGSEGV while "loading".
+
+With `SECOND_SERVER_TIMINGS='{"repacked": [90, 14.5], "plain": [139, 13.6]}'` (prompt and decode tokens/s per
+layout) its `--help` lists `--no-repack` and it answers `POST /v1/chat/completions` with llama-server's `timings`
+for the layout it was started with, so setup's repacking measurement has two layouts to compare
+(`'{"no_timings": true}'`: the answer carries no `timings`, as another OpenAI-compatible server's would not).
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ def main() -> int:
         print(VERSION, file=sys.stderr)
         return 0
     amx_crash = os.environ.get("SECOND_SERVER_AMX_CRASH") == "1"
+    speeds = json.loads(os.environ.get("SECOND_SERVER_TIMINGS", "null"))
     if "--help" in sys.argv:
         print("-m, --model FNAME\n--port PORT\n--chat-template JINJA_TEMPLATE")
-        if amx_crash:
+        if amx_crash or speeds:
             print("--repack, -nr, --no-repack              whether to enable weight repacking (default: enabled)")
         return 0
     parser = argparse.ArgumentParser()
@@ -67,6 +73,23 @@ def main() -> int:
                 self.send_error(404)
                 return
             data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:  # noqa: N802
+            if self.path != "/v1/chat/completions" or not speeds:
+                self.send_error(404)
+                return
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            answer: dict[str, object] = {"choices": [{"message": {"role": "assistant", "content": "A summary."}}]}
+            if not speeds.get("no_timings"):
+                prompt_per_s, decode_per_s = speeds["plain" if "--no-repack" in sys.argv else "repacked"]
+                answer["timings"] = {"prompt_n": 450, "prompt_per_second": prompt_per_s, "predicted_n": 48,
+                                     "predicted_per_second": decode_per_s}
+            data = json.dumps(answer).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
