@@ -1,16 +1,16 @@
 """Threads chosen by the machine's load: two supervised llama-servers, each call sent to the one that suits it.
 
-On a machine with few cores no single thread count is best: bench/server_settings.py on 2 cores
-measured `-t 2` at 1.7x the decode speed of `-t 1 -tb 2` while the machine was idle, and at about
-0.6x as soon as another process kept one core busy (its threads wait for each other at every token,
-so one preempted thread stalls them all). Restarting llama-server with other threads would throw its
-prompt cache away, so both layouts run side by side on the same model file: `all-cores` uses every
-core, `spare-core` leaves one to the neighbours for generation and uses them all for reading
-prompts. The file is mapped once by the kernel; with weight repacking each process holds its own
-repacked copy, about 1 GB for the default model (plain weights, when setup timed them faster, are
-shared). Each LM chain run (the router's or an expert's calls for one question) goes to the layout that the CPU time of *other* processes over the
-last seconds calls for (server/cpu_load.py), with hysteresis, so a short spike does not flip it back
-and forth. Each server keeps its own prompt cache.
+On a machine with few cores no single thread count is best: bench/server_settings.py on 2 cores measured
+`-t 2` at 1.7x the decode speed of `-t 1 -tb 2` while the machine was idle, and at about 0.6x as soon as
+another process kept one core busy (its threads wait for each other at every token, so one preempted thread
+stalls them all). Restarting llama-server with other threads would throw its prompt cache away, so both
+layouts run side by side on the same model file: `all-cores` uses every core, `spare-core` leaves one to the
+neighbours for generation and uses them all for reading prompts. The file is mapped once by the kernel; with
+weight repacking each process holds its own repacked copy, about 1 GB for the default model (plain weights,
+when setup timed them faster, are shared). Each LM chain run (the router's or an expert's calls for one
+question) goes to the layout that the CPU time of *other* processes over the last seconds calls for
+(server/cpu_load.py), with hysteresis, so a short spike does not flip it back and forth. Each server keeps
+its own prompt cache.
 """
 
 from __future__ import annotations
