@@ -538,6 +538,31 @@ def _outcomes(items: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
     return {o: (n, r) for o, (n, r) in sorted(counts.items(), key=lambda kv: -kv[1][0])}
 
 
+def weight_layout(data: dict[str, Any]) -> str:
+    ref = data["reference"]
+    rows = [[x["threads"], "repacked" if x["repack"] else "plain (`--no-repack`)", x["prompt_tokens_per_s"]["p50"],
+             x["generated_tokens_per_s"]["p50"], x["reference_s"]["p50"]] for x in data["layouts"]]
+    text = ("**Repacked or plain weights** (`bench/weight_layout.py`): llama.cpp repacks quantized weights into "
+            "interleaved layouts at load unless started with `--no-repack`; `sme-mcp setup` times one probe answer "
+            "each way and keeps the faster for that build and model (`server/repack_choice.py`). The same probe "
+            f"(about 690 prompt tokens read without the cache, 48 written), {len(data['probes']) // len(rows)} "
+            "rounds alternating the layouts, one llama-server at a time. Last column: the seconds each layout "
+            f"takes for {ref['prompt_tokens']} prompt tokens read and {ref['generated_tokens']} written (a median "
+            "general answer), what setup compares.")
+    asked = [(name, load(name)) for name in ("user_questions_repacked", "user_questions_no_repack")]
+    if all(d for _, d in asked):
+        (_, a), (_, b) = asked
+        sa, sb = a["routed"]["summary"], b["routed"]["summary"]
+        text += (f" The user questions (`bench/user_questions.py`) asked with repacked weights "
+                 f"(`user_questions_repacked.json`, {a['conditions']['git_commit']}): {sa['correct']}/{sa['n']} "
+                 f"right, p50 {sa['latency_s']['p50']} s, p95 {sa['latency_s']['p95']} s; with plain weights "
+                 f"(`SME_LOCAL__REPACK=false`, `user_questions_no_repack.json`, {b['conditions']['git_commit']}): "
+                 f"{sb['correct']}/{sb['n']} right, p50 {sb['latency_s']['p50']} s, p95 {sb['latency_s']['p95']} s.")
+    return _join([text, table(["threads", "weights", "prompt tok/s (p50)", "decode tok/s (p50)",
+                               f"{ref['prompt_tokens']} read + {ref['generated_tokens']} written, s (p50)"], rows),
+                  conditions(data)])
+
+
 def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
@@ -550,7 +575,8 @@ def section() -> str:
         "2-core machine while other jobs ran, so each block states the load it saw.",
     ]
     for name, render in (("user_questions", user_questions), ("learning_from_use", learning_from_use),
-                         ("server_settings", server_settings), ("replicas", replicas),
+                         ("server_settings", server_settings), ("weight_layout", weight_layout),
+                         ("replicas", replicas),
                          ("startup", startup), ("sympy_latency", sympy), ("fast_path", fast_path),
                          ("lm_overhead", lm_overhead), ("concurrency", concurrency), ("retrieval", retrieval),
                          ("retrieval_gate", retrieval_gate), ("retrieval_rerank", retrieval_rerank),

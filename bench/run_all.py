@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-STEPS = ("startup", "sympy_latency", "fast_path", "lm_overhead", "concurrency", "retrieval", "retrieval_gate",
-         "retrieval_rerank", "context_window", "grounding",
+STEPS = ("startup", "weight_layout", "sympy_latency", "fast_path", "lm_overhead", "concurrency", "retrieval",
+         "retrieval_gate", "retrieval_rerank", "context_window", "grounding",
          "learning_from_use", "charts", "report")
 
 
