@@ -277,6 +277,10 @@ class Settings(BaseSettings):
         default=True, description="Whether the general expert reasons before its answer (ChainOfThought); false: it "
         "answers at once (Predict), with far fewer tokens to wait for",
     )
+    general_brief_reasoning: bool = Field(
+        default=False, description="With general_reasoning on, the general expert's reasoning is one sentence quoting "
+        "the passage words that answer, not step-by-step reasoning: fewer tokens to wait for",
+    )
     # bench/general_draft_first.py on the first 60 tune-half SQuAD questions, LM cache off, idle, at f5bdd8a: drafts
     # were returned for 2 of 60 (1 right): the questions are about the documents, which the model does not know by
     # heart. EM 30/60 both ways (paired 0/0), p50 14.2 s against 12.6 s with the passages always read. The rule fixed

@@ -51,6 +51,7 @@ def _general(service: ExpertService) -> dspy.Module:
                                   sentence_window=service.settings.retrieval_sentence_window,
                                   retry_echo=service.settings.general_retry_echo,
                                   reasoning=service.settings.general_reasoning,
+                                  brief_reasoning=service.settings.general_brief_reasoning,
                                   draft_first=service.settings.general_draft_first,
                                   judge_grounding=service.settings.general_judge_grounding)
 
@@ -64,6 +65,7 @@ def _general_settings(service: ExpertService) -> dict[str, Any]:
                              "retrieval_sentence_window": settings.retrieval_sentence_window,
                              "general_retry_echo": settings.general_retry_echo,
                              "general_reasoning": settings.general_reasoning,
+                             "general_brief_reasoning": settings.general_brief_reasoning,
                              "general_draft_first": settings.general_draft_first,
                              "general_judge_grounding": settings.general_judge_grounding}
     try:

@@ -121,6 +121,20 @@ class JudgeSupport(dspy.Signature):
     supported: bool = dspy.OutputField(desc="true only if the passage says the proposed answer answers this question")
 
 
+# What the reasoning field asks for when it is brief: the words that answer are usually one span of one passage
+# sentence, and quoting it is the part of step-by-step reasoning that helps a small model read.
+BRIEF_REASONING = "one short sentence quoting the words of the passage that answer the question"
+
+
+def _predictor(signature: type[dspy.Signature], reasoning: bool, brief: bool) -> dspy.Module:
+    """Predict, ChainOfThought, or ChainOfThought whose reasoning is one quoting sentence."""
+    if not reasoning:
+        return dspy.Predict(signature)
+    if brief:
+        return dspy.ChainOfThought(signature, rationale_field=dspy.OutputField(desc=BRIEF_REASONING))
+    return dspy.ChainOfThought(signature)
+
+
 class RetrievalGeneralExpert(dspy.Module):
     """Retrieve-then-answer: the top `k` passages of `search` feed a ChainOfThought (or a Predict).
 
@@ -151,6 +165,8 @@ class RetrievalGeneralExpert(dspy.Module):
         retry_echo: Ask once more when the answer only repeats the question (the `general_retry_echo` setting).
         reasoning: Reason before answering (ChainOfThought) or answer at once (Predict); the
             `general_reasoning` setting. Without reasoning the prediction's `reasoning` is empty.
+        brief_reasoning: With reasoning, ask for one sentence quoting the passage's words instead of step-by-step
+            reasoning (the `general_brief_reasoning` setting): fewer tokens to wait for.
         draft_first: Answer from the model's own knowledge first and keep that answer when the passages
             support it (the `general_draft_first` setting); the prediction then has `drafted` true.
         judge_grounding: Have the model confirm the sentence behind a `grounded` answer (the
@@ -166,7 +182,8 @@ class RetrievalGeneralExpert(dspy.Module):
 
     def __init__(self, search: Search, k: int = 3, min_similarity: float | None = None, pool: int = 0,
                  keep_sentences: int = 0, sentence_window: int = 1, retry_echo: bool = True,
-                 reasoning: bool = True, draft_first: bool = False, judge_grounding: bool = False) -> None:
+                 reasoning: bool = True, brief_reasoning: bool = False, draft_first: bool = False,
+                 judge_grounding: bool = False) -> None:
         super().__init__()
         self.search = search
         self.k = k
@@ -177,9 +194,8 @@ class RetrievalGeneralExpert(dspy.Module):
         self.retry_echo = retry_echo
         # Not named `respond` like GeneralExpert's predictor: DSPy loads saved signatures by field position,
         # so a GeneralExpert program would load silently mislabelled; a new name makes that a KeyError.
-        make = dspy.ChainOfThought if reasoning else dspy.Predict
-        self.generate_answer = make(AnswerWithContext)
-        self.answer_again = make(AnswerAgain)
+        self.generate_answer = _predictor(AnswerWithContext, reasoning, brief_reasoning)
+        self.answer_again = _predictor(AnswerAgain, reasoning, brief_reasoning)
         # Always a part of the program (saved programs keep one shape whatever the setting); called only when
         # draft_first is on.
         self.draft = dspy.Predict(AnswerClosedBook)

@@ -245,3 +245,22 @@ def test_a_draft_is_returned_only_when_its_sentence_is_confirmed() -> None:
     # The dropped draft and its judgment teach nothing; the answer read from the passages and its judgment remain.
     assert [p.signature.__name__ for p, _, _ in trace][1:] == ["JudgeSupport"] and len(trace) == 2
     assert all(p.signature.__name__ != "AnswerClosedBook" for p, _, _ in trace)
+
+
+def test_brief_reasoning_asks_for_one_quoting_sentence_and_keeps_the_reasoning_field() -> None:
+    from sme_mcp.experts.general_rag import BRIEF_REASONING
+
+    lm = DummyLM([{"reasoning": "'on the east coast of Sicily'", "answer": "Sicily"},
+                  {"reasoning": "r", "answer": "Sicily"}])
+    with dspy.context(lm=lm):
+        pred = RetrievalGeneralExpert(lambda q, k: [ETNA], k=1, brief_reasoning=True)(question="Where is Mount Etna?")
+        assert pred.answer == "Sicily" and pred.reasoning == "'on the east coast of Sicily'"
+        assert BRIEF_REASONING in last_prompt(lm)
+        RetrievalGeneralExpert(lambda q, k: [ETNA], k=1)(question="Where is Mount Etna?")
+        assert BRIEF_REASONING not in last_prompt(lm)  # step by step unless asked
+    # Without reasoning there is no reasoning field to make brief.
+    lm = DummyLM([{"answer": "Sicily"}])
+    with dspy.context(lm=lm):
+        RetrievalGeneralExpert(lambda q, k: [ETNA], k=1, reasoning=False, brief_reasoning=True)(
+            question="Where is Mount Etna?")
+    assert "reasoning" not in last_prompt(lm)
