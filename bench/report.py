@@ -500,6 +500,46 @@ def general_draft_first(data: dict[str, Any]) -> str:
     ])
 
 
+def general_brief_reasoning(data: dict[str, Any]) -> str:
+    d = data["decision"]
+    arms = ("step_by_step", "brief")
+    rows = [[arm + (" (chosen)" if arm == d["chosen"] else ""), f"{data[arm]['correct']}/{data[arm]['n']}",
+             data[arm]["mean_f1"], data[arm]["latency_s"]["p50"], data[arm]["latency_s"]["p95"],
+             data[arm]["latency_s"]["max"], data[arm]["prompt_tokens_evaluated"]["p50"],
+             data[arm]["completion_tokens"]["p50"], f"[{data[arm]['receipt']}](receipts/{data[arm]['receipt']})"]
+            for arm in arms]
+    return _join([
+        "**General answers: step-by-step reasoning or one quoting sentence?** (`bench/general_brief_reasoning.py`): "
+        f"the {len(data['items'])} {data['questions']}, each scored with `sme-mcp eval --goldset` under "
+        "`SME_GENERAL_BRIEF_REASONING=false` (ChainOfThought's step-by-step reasoning before the answer) and "
+        "`=true` (the reasoning field asks for one short sentence quoting the passage words that answer), DSPy's "
+        f"response cache off. Paired: {d['only_step_by_step_right']} right only step by step, "
+        f"{d['only_brief_right']} only brief, McNemar p = {d['mcnemar_p']}. Rule fixed before the run: {d['rule']}; "
+        "the outcome is the default of `SME_GENERAL_BRIEF_REASONING`.",
+        table(["reasoning", "exact match", "token F1", "p50 s", "p95 s", "max s", "prompt tokens evaluated p50",
+               "tokens generated p50", "receipt"], rows),
+        conditions(data),
+    ])
+
+
+def speculative_ngram(data: dict[str, Any]) -> str:
+    n = len({r["prompt"] for r in data["rows"]})
+    rows = [[s["setting"], f"`{s['flags']}`" if s["flags"] else "–", s["decode_tokens_per_s"]["p50"],
+             s["per_token_vs_none"]["p50"], f"{s['draft_accepted']}/{s['draft_n']}", f"{s['same_text']}/{n}"]
+            for s in data["settings"]]
+    return _join([
+        "**Speculative decoding from n-grams** (`bench/speculative_ngram.py`): the supervised llama-server "
+        "(`-t 2`, the weight layout setup chose) with each of its draft-model-free speculation settings, the same "
+        f"{n} prompts once each, greedy, up to {data['max_tokens']} tokens, no prompt cache (a code answer in the "
+        "code expert's field format, a function with asserts, a passage-reading answer, a repair of failing code). "
+        "Time per token is the decode time per token written against plain decoding of the same prompt (below 1: "
+        "faster); same text: answers identical to plain decoding's. None is used by default.",
+        table(["setting", "flags", "decode tok/s (p50)", "time per token vs none (p50)", "drafts accepted",
+               "same text"], rows),
+        conditions(data),
+    ])
+
+
 def grounding_judge(data: dict[str, Any]) -> str:
     d, t = data["decision"], data["judge"]
     rows = [[label, c["n"], c["correct"]] for label, c in t["judged"].items()]
@@ -583,7 +623,8 @@ def section() -> str:
                          ("context_window", context_window), ("grounding", grounding),
                          ("code_plain_prompt", code_plain_prompt), ("code_no_tests", code_no_tests),
                          ("math_word_problems", math_word_problems), ("general_draft_first", general_draft_first),
-                         ("grounding_judge", grounding_judge),
+                         ("grounding_judge", grounding_judge), ("general_brief_reasoning", general_brief_reasoning),
+                         ("speculative_ngram", speculative_ngram),
                          ("prompt_identity", prompt_identity)):
         data = load(name)
         parts.append(render(data) if data else f"*`bench/{name}.py`: not measured yet.*")

@@ -277,6 +277,10 @@ class Settings(BaseSettings):
         default=True, description="Whether the general expert reasons before its answer (ChainOfThought); false: it "
         "answers at once (Predict), with far fewer tokens to wait for",
     )
+    # bench/general_brief_reasoning.py on the first 60 tune-half SQuAD questions, LM cache off, idle, plain weights,
+    # at eb5ea2b: step by step 28/60 EM, p50 9.94 s, 72.5 tokens generated (eval-general-custom-20261207T190539Z.json);
+    # brief 24/60, p50 8.29 s, 50.5 tokens (eval-general-custom-20261207T191537Z.json); paired 6 broken, 2 fixed. The
+    # rule fixed before the run (at least as many right less one, lower p50) keeps step-by-step reasoning.
     general_brief_reasoning: bool = Field(
         default=False, description="With general_reasoning on, the general expert's reasoning is one sentence quoting "
         "the passage words that answer, not step-by-step reasoning: fewer tokens to wait for",
