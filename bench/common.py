@@ -192,6 +192,24 @@ def compare_again(name: str, decide: Callable[[dict[str, Any]], dict[str, Any]],
     show(body)
 
 
+def paired(base: dict[str, Any], cand: dict[str, Any]) -> tuple[int, int, float]:
+    """Two runs of a decision benchmark on the same items: how many only `base` got right, how many only `cand`
+    did (items matched by id, in base's order), and McNemar's exact p rounded to 4 places.
+
+    Example:
+        >>> paired({"items": [{"id": "a", "correct": True}, {"id": "b", "correct": False}]},
+        ...        {"items": [{"id": "b", "correct": True}, {"id": "a", "correct": True}]})
+        (0, 1, 1.0)
+    """
+    from sme_mcp.optimize.stats import mcnemar_exact
+
+    by_id = {i["id"]: i["correct"] for i in cand["items"]}
+    before = [i["correct"] for i in base["items"] if i["id"] in by_id]
+    after = [by_id[i["id"]] for i in base["items"] if i["id"] in by_id]
+    b, c, pvalue = mcnemar_exact(before, after)
+    return b, c, round(pvalue, 4)
+
+
 def eval_goldset(domain: str, goldset: Path, **settings: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One `sme-mcp eval --goldset` run with the given environment settings and DSPy's response cache off: its JSON
     report and every item of its receipt (the report printed holds only a sample).

@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import compare_again, conditions, decision_args, eval_goldset, finish, print_table, write_result
+from common import compare_again, conditions, decision_args, eval_goldset, finish, paired, print_table, write_result
 from general_draft_first import side, tune_questions
 
 ARMS = {"step_by_step": "false", "brief": "true"}
@@ -42,15 +42,10 @@ N_QUESTIONS = 60
 
 def decide(body: dict[str, Any]) -> dict[str, Any]:
     """The paired comparison and the rule's verdict."""
-    from sme_mcp.optimize.stats import mcnemar_exact
-
     base, cand = body["step_by_step"], body["brief"]
-    by_id = {i["id"]: i["correct"] for i in cand["items"]}
-    before = [i["correct"] for i in base["items"] if i["id"] in by_id]
-    after = [by_id[i["id"]] for i in base["items"] if i["id"] in by_id]
-    b, c, pvalue = mcnemar_exact(before, after)
+    b, c, pvalue = paired(base, cand)
     wins = cand["correct"] >= base["correct"] - 1 and cand["latency_s"]["p50"] < base["latency_s"]["p50"]
-    return {"only_step_by_step_right": b, "only_brief_right": c, "mcnemar_p": round(pvalue, 4), "rule": RULE,
+    return {"only_step_by_step_right": b, "only_brief_right": c, "mcnemar_p": pvalue, "rule": RULE,
             "chosen": "brief" if wins else "step_by_step"}
 
 

@@ -38,6 +38,7 @@ from common import (
     decision_args,
     eval_goldset,
     finish,
+    paired,
     print_table,
     summary,
     write_result,
@@ -86,16 +87,11 @@ def side(report: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def decide(body: dict[str, Any]) -> dict[str, Any]:
     """The paired comparison and the rule's verdict."""
-    from sme_mcp.optimize.stats import mcnemar_exact
-
     base, cand = body["passages"], body["draft_first"]
-    by_id = {i["id"]: i["correct"] for i in cand["items"]}
-    before = [i["correct"] for i in base["items"] if i["id"] in by_id]
-    after = [by_id[i["id"]] for i in base["items"] if i["id"] in by_id]
-    b, c, pvalue = mcnemar_exact(before, after)
+    b, c, pvalue = paired(base, cand)
     wins = cand["correct"] >= base["correct"] - 1 and cand["latency_s"]["p50"] < base["latency_s"]["p50"]
     drafted = [i for i in cand["items"] if i["drafted"]]
-    return {"only_passages_right": b, "only_draft_first_right": c, "mcnemar_p": round(pvalue, 4),
+    return {"only_passages_right": b, "only_draft_first_right": c, "mcnemar_p": pvalue,
             "drafted": {"n": len(drafted), "correct": sum(i["correct"] for i in drafted)},
             "rule": RULE, "chosen": "draft_first" if wins else "passages"}
 

@@ -33,6 +33,7 @@ from common import (
     decision_args,
     eval_goldset,
     finish,
+    paired,
     print_table,
     summary,
     write_result,
@@ -69,16 +70,11 @@ def side(report: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def decide(body: dict[str, Any]) -> dict[str, Any]:
     """The paired comparison and the rule's verdict."""
-    from sme_mcp.optimize.stats import mcnemar_exact
-
     r, p = body["reasoning"], body["program"]
-    by_id = {i["id"]: i["correct"] for i in p["items"]}
-    base = [i["correct"] for i in r["items"] if i["id"] in by_id]
-    cand = [by_id[i["id"]] for i in r["items"] if i["id"] in by_id]
-    b, c, pvalue = mcnemar_exact(base, cand)
+    b, c, pvalue = paired(r, p)
     wins = p["correct"] > r["correct"] or (p["correct"] == r["correct"]
                                            and p["latency_s"]["p50"] < r["latency_s"]["p50"])
-    return {"only_reasoning_right": b, "only_program_right": c, "mcnemar_p": round(pvalue, 4),
+    return {"only_reasoning_right": b, "only_program_right": c, "mcnemar_p": pvalue,
             "rule": RULE, "chosen": "program" if wins else "reasoning"}
 
 
