@@ -288,3 +288,23 @@ def test_a_server_without_timings_keeps_repacking_and_says_why(tmp_path):
         assert "--no-repack" not in local.command(1234) and local.repack_basis is None
     finally:
         local.stop()
+
+
+def test_doctor_names_the_weight_layout_setup_chose_and_why(tmp_path):
+    import os
+    import subprocess
+
+    from sme_mcp.server.installer import step_load
+
+    settings = setup_settings(layout_timing_binary(tmp_path, (90, 14.5), (139, 13.6)), tmp_path)
+    step_load(settings, print)
+    env = {**os.environ, "SME_LOCAL__BINARY": str(settings.local.binary),
+           "SME_LOCAL__MODEL_PATH": str(settings.local.model_path), "SME_LOCAL__STARTUP_TIMEOUT": "30",
+           "SME_DATA_DIR": str(settings.data_dir), "SME_CACHE_DIR": str(settings.cache_dir)}
+    doctor = [str(Path(sys.executable).with_name("sme-mcp")), "doctor"]
+    out = subprocess.run([*doctor, "--json"], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    local = json.loads(out.stdout)["backends"]["local"]
+    assert local["repack"] is False and "prompt 139 tok/s plain vs 90 repacked" in local["repack_basis"]
+    text = subprocess.run(doctor, capture_output=True, text=True, timeout=120, env=env).stdout
+    assert "weights: plain weights (--no-repack), measured at setup" in text, text
