@@ -237,12 +237,14 @@ def table(receipts: list[dict]) -> str:
         key = (r["report"]["goldset"], _relative(r["report"]["path"]), expert.get("retrieval_k"),
                expert.get("retrieval_min_similarity"), r["report"]["n"], expert.get("general_reasoning", True),
                expert.get("retrieval_keep_sentences") or 0, expert.get("retrieval_sentence_window", 1),
-               expert.get("math_word_problems") or "reasoning", bool(expert.get("general_draft_first")))
+               expert.get("math_word_problems") or "reasoning", bool(expert.get("general_draft_first")),
+               bool(expert.get("general_brief_reasoning")), bool(expert.get("general_judge_grounding")))
         customs[key] = r  # the newest run of each configuration (receipts before the setting reasoned)
     if customs:
         lines += ["", "| gold-set file | expert | retrieval | n | exact match % | 95% CI % | token F1 % | receipt |",
                   "|---|---|---|---|---|---|---|---|"]
-        for (goldset, path, k, floor, _, reasoning, keep, window, word_problems, draft_first), r in customs.items():
+        for (goldset, path, k, floor, _, reasoning, keep, window, word_problems, draft_first, brief,
+             judge), r in customs.items():
             rep = r["report"]
             retrieval = "–" if k is None else "off (closed-book)" if k == 0 else f"top {k}, cosine ≥ {floor}"
             if keep and k:  # passages cut to the sentences covering most of the question
@@ -250,7 +252,8 @@ def table(receipts: list[dict]) -> str:
             f1 = _pct(rep["mean_f1"]) if rep.get("mean_f1") is not None else "–"
             program = ((rep["program_version"] or "base") + ("" if reasoning else ", reasoning off")
                        + (", word problems by program" if word_problems == "program" else "")
-                       + (", draft first" if draft_first else ""))
+                       + (", draft first" if draft_first else "") + (", brief reasoning" if brief and reasoning else "")
+                       + (", grounding judged" if judge else ""))
             lines.append(f"| `{path}` | {goldset} ({program}) | {retrieval} | {_n(rep)} | "
                          f"{_pct(rep['score'])} | {_pct(rep['ci_low'])}–{_pct(rep['ci_high'])} | {f1} | "
                          f"{_link(r, ())} |")

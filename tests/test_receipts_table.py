@@ -82,6 +82,21 @@ def test_general_answers_drafted_first_are_a_configuration_of_their_own():
     assert "draft first" not in rows[0] and "draft first" in rows[1]
 
 
+def test_brief_reasoning_and_a_judged_grounding_are_configurations_of_their_own():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from receipts_table import table
+
+    squad = "/tmp/sme-bench-brief/squad_tune60.jsonl"
+    step = _eval_receipt("step.json", "2026-12-07T01:00:00Z", 60, 28, squad, 3)
+    brief = _eval_receipt("brief.json", "2026-12-07T02:00:00Z", 60, 24, squad, 3)
+    judged = _eval_receipt("judged.json", "2026-12-07T03:00:00Z", 60, 30, squad, 3)
+    brief["expert_settings"]["general_brief_reasoning"] = True
+    judged["expert_settings"]["general_judge_grounding"] = True
+    rows = [line for line in table([step, brief, judged]).splitlines() if "squad_tune60.jsonl" in line]
+    assert len(rows) == 3 and "step.json" in rows[0] and "brief.json" in rows[1] and "judged.json" in rows[2]
+    assert "brief" not in rows[0] and "brief reasoning" in rows[1] and "grounding judged" in rows[2]
+
+
 def test_holdout_rows_keep_every_largest_run_oldest_first_with_its_commit():
     sys.path.insert(0, str(ROOT / "scripts"))
     from receipts_table import table

@@ -101,7 +101,7 @@ def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
     found = _expert_settings(service, "general")
     assert found == {"retrieval_k": 3, "retrieval_min_similarity": 0.35, "retrieval_pool": 10,
                      "retrieval_keep_sentences": 0, "retrieval_sentence_window": 1, "general_retry_echo": True,
-                     "general_reasoning": True, "general_draft_first": False,
+                     "general_reasoning": True, "general_brief_reasoning": False, "general_draft_first": False,
                      "general_judge_grounding": False, "collection": None}  # nothing ingested
     assert _expert_settings(service, "code") == {"code_repair_attempts": 2, "code_reasoning": True,
                                                  "code_calls_without_tests": service.settings.code_calls_without_tests,
