@@ -434,10 +434,13 @@ class LocalServer:
         return ":".join(map(str, key)) if key else None
 
     def layout_key(self) -> str | None:
-        """What setup's repacking measurement is remembered by: this build and model file (path, size, mtime)."""
+        """What setup's repacking measurement is remembered by: this build and model file (path, size, mtime), on
+        this CPU."""
         build = self._build_key()
         model = _file_key(self.model_path) if self.model_path else None
-        return f"{build}|{':'.join(map(str, model))}" if build and model else None
+        if not build or not model:
+            return None
+        return f"{build}|{':'.join(map(str, model))}|{repack_choice.machine_key()}"
 
     def _crashed_with_repack(self) -> bool:
         try:

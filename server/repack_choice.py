@@ -17,8 +17,11 @@ with plain weights (receipts/eval-general-custom-20261207T190539Z.json) against 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import platform
 import time
 import urllib.error
 import urllib.request
@@ -121,6 +124,22 @@ def choose(repacked: LayoutTiming, plain: LayoutTiming) -> RepackChoice:
     """The choice for two probes, stamped with the time."""
     return RepackChoice(repack=not plain_is_faster(repacked, plain), repacked=asdict(repacked), plain=asdict(plain),
                         measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def machine_key() -> str:
+    """The CPU a measurement holds for: its model name and the cores this process may use, hashed.
+
+    The same cache directory can be carried to another machine (a container image, a synced home); a choice
+    measured on one CPU must not be taken for another.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = f"{platform.machine()}\n{cores}\n"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            text += next((line for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def remembered(cache_dir: Path, key: str | None) -> RepackChoice | None:
