@@ -35,7 +35,6 @@ from sme_mcp.server.embedded import (
     embedded_model_path,
     sha256_file,
 )
-from sme_mcp.tools.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -443,23 +442,16 @@ class LocalServer:
         return f"{build}|{':'.join(map(str, model))}|{repack_choice.machine_key()}"
 
     def _crashed_with_repack(self) -> bool:
-        try:
-            known = json.loads(self._crash_marker.read_text())
-        except (OSError, ValueError):
-            return False
-        return isinstance(known, dict) and self._build_key() in known
+        return self._build_key() in repack_choice.read_keyed(self._crash_marker)
 
     def _remember_crash(self, signal_name: str) -> None:
         key = self._build_key()
         if key is None:
             return
         try:
-            known = json.loads(self._crash_marker.read_text()) if self._crash_marker.exists() else {}
-            known = known if isinstance(known, dict) else {}
-            known[key] = {"signal": signal_name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            self._crash_marker.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self._crash_marker, json.dumps(known, indent=1) + "\n")
-        except (OSError, ValueError) as exc:  # the fallback still works for this process
+            repack_choice.write_keyed(self._crash_marker, key, {
+                "signal": signal_name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        except OSError as exc:  # the fallback still works for this process
             log.warning("could not remember the crash in %s: %s", self._crash_marker, exc)
 
     def _after_crash(self, returncode: int | None) -> None:

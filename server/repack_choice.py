@@ -142,25 +142,33 @@ def machine_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def read_keyed(path: Path) -> dict[str, Any]:
+    """A file of facts remembered per key (this module's choices, the supervisor's crash marker): {} when it is
+    missing, unreadable or not a JSON object."""
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def write_keyed(path: Path, key: str, value: dict[str, Any]) -> None:
+    """Sets `key` in such a file, keeping the other keys (an unreadable file is replaced); written atomically."""
+    known = read_keyed(path)
+    known[key] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(known, indent=1) + "\n")
+
+
 def remembered(cache_dir: Path, key: str | None) -> RepackChoice | None:
     """The choice setup made for this build and model (`key`), or None when none was measured."""
-    if key is None:
-        return None
+    found = read_keyed(cache_dir / CHOICE_FILE).get(key) if key is not None else None
     try:
-        found = json.loads((cache_dir / CHOICE_FILE).read_text()).get(key)
         return RepackChoice(**found) if isinstance(found, dict) else None
-    except (OSError, ValueError, TypeError, AttributeError):
+    except TypeError:  # written by another version of this module
         return None
 
 
 def remember(cache_dir: Path, key: str, choice: RepackChoice) -> None:
     """Keeps `choice` for this build and model; other builds' and models' choices stay."""
-    path = cache_dir / CHOICE_FILE
-    try:
-        known = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, ValueError):
-        known = {}
-    known = known if isinstance(known, dict) else {}
-    known[key] = asdict(choice)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(known, indent=1) + "\n")
+    write_keyed(cache_dir / CHOICE_FILE, key, asdict(choice))
