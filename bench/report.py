@@ -455,12 +455,25 @@ def code_no_tests_predict(data: dict[str, Any] | None) -> str:
     ])
 
 
+def _arm_rows(data: dict[str, Any], arms: tuple[str, ...], fields: list[str]) -> list[list[Any]]:
+    """One row per arm of a decision benchmark's JSON: the arm (marked when the rule chose it), right/n, the
+    `fields` asked for ("latency_s.p50" reads data[arm]["latency_s"]["p50"]), and its receipt as a link."""
+    def value(arm: str, field: str) -> Any:
+        found = data[arm]
+        for key in field.split("."):
+            found = found[key]
+        return found
+
+    chosen = data["decision"]["chosen"]
+    return [[arm + (" (chosen)" if arm == chosen else ""), f"{data[arm]['correct']}/{data[arm]['n']}",
+             *(value(arm, f) for f in fields), f"[{data[arm]['receipt']}](receipts/{data[arm]['receipt']})"]
+            for arm in arms]
+
+
 def math_word_problems(data: dict[str, Any]) -> str:
     d = data["decision"]
-    rows = [[style + (" (chosen)" if style == d["chosen"] else ""), f"{data[style]['correct']}/{data[style]['n']}",
-             data[style]["latency_s"]["p50"], data[style]["latency_s"]["p95"], data[style]["latency_s"]["max"],
-             data[style]["lm_calls"]["p50"], data[style]["completion_tokens"]["p50"],
-             f"[{data[style]['receipt']}](receipts/{data[style]['receipt']})"] for style in ("reasoning", "program")]
+    rows = _arm_rows(data, ("reasoning", "program"), ["latency_s.p50", "latency_s.p95", "latency_s.max",
+                                                       "lm_calls.p50", "completion_tokens.p50"])
     return _join([
         "**Word problems: chain of thought or a program?** (`bench/math_word_problems.py`): the "
         f"{len(data['items'])} math {data['split']} items that are not symbolic requests (GSM8K word problems), each "
@@ -478,12 +491,9 @@ def math_word_problems(data: dict[str, Any]) -> str:
 
 def general_draft_first(data: dict[str, Any]) -> str:
     d = data["decision"]
-    arms = ("passages", "draft_first")
-    rows = [[arm + (" (chosen)" if arm == d["chosen"] else ""), f"{data[arm]['correct']}/{data[arm]['n']}",
-             data[arm]["mean_f1"], data[arm]["latency_s"]["p50"], data[arm]["latency_s"]["p95"],
-             data[arm]["latency_s"]["max"], data[arm]["lm_calls"]["p50"], data[arm]["prompt_tokens_evaluated"]["p50"],
-             data[arm]["completion_tokens"]["p50"], f"[{data[arm]['receipt']}](receipts/{data[arm]['receipt']})"]
-            for arm in arms]
+    rows = _arm_rows(data, ("passages", "draft_first"), ["mean_f1", "latency_s.p50", "latency_s.p95", "latency_s.max",
+                                                           "lm_calls.p50", "prompt_tokens_evaluated.p50",
+                                                           "completion_tokens.p50"])
     return _join([
         "**General answers: the model's own answer first?** (`bench/general_draft_first.py`): the "
         f"{len(data['items'])} {data['questions']}, each scored with `sme-mcp eval --goldset` under "
@@ -502,12 +512,8 @@ def general_draft_first(data: dict[str, Any]) -> str:
 
 def general_brief_reasoning(data: dict[str, Any]) -> str:
     d = data["decision"]
-    arms = ("step_by_step", "brief")
-    rows = [[arm + (" (chosen)" if arm == d["chosen"] else ""), f"{data[arm]['correct']}/{data[arm]['n']}",
-             data[arm]["mean_f1"], data[arm]["latency_s"]["p50"], data[arm]["latency_s"]["p95"],
-             data[arm]["latency_s"]["max"], data[arm]["prompt_tokens_evaluated"]["p50"],
-             data[arm]["completion_tokens"]["p50"], f"[{data[arm]['receipt']}](receipts/{data[arm]['receipt']})"]
-            for arm in arms]
+    rows = _arm_rows(data, ("step_by_step", "brief"), ["mean_f1", "latency_s.p50", "latency_s.p95", "latency_s.max",
+                                                         "prompt_tokens_evaluated.p50", "completion_tokens.p50"])
     return _join([
         "**General answers: step-by-step reasoning or one quoting sentence?** (`bench/general_brief_reasoning.py`): "
         f"the {len(data['items'])} {data['questions']}, each scored with `sme-mcp eval --goldset` under "
