@@ -192,6 +192,34 @@ def compare_again(name: str, decide: Callable[[dict[str, Any]], dict[str, Any]],
     show(body)
 
 
+def score_arms(domain: str, items: list[dict[str, Any]], file_name: str, setting: str, arms: dict[str, str],
+               side: Callable[[dict[str, Any], list[dict[str, Any]]], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """A decision benchmark's runs: per arm, one `eval_goldset` over `items` with the environment `setting` set to
+    the arm's value, summarized by `side`, and a line printed as each run ends.
+
+    Args:
+        domain: The expert scored.
+        items: Gold items, written to a temporary `file_name` (the name receipts and the receipts table show).
+        file_name: The goldset file's name.
+        setting: The environment variable the arms differ in, e.g. SME_GENERAL_DRAFT_FIRST.
+        arms: Arm name -> the setting's value in that arm.
+        side: Turns a run's report and receipt items into the arm's summary (with "correct", "n", "latency_s").
+
+    Example:
+        >>> score_arms("general", items, "squad_tune60.jsonl", "SME_GENERAL_DRAFT_FIRST",
+        ...            {"passages": "false", "draft_first": "true"}, side)  # doctest: +SKIP
+    """
+    scored = {}
+    with tempfile.TemporaryDirectory(prefix=f"sme-bench-{domain}-") as tmp:
+        goldset = Path(tmp) / file_name
+        goldset.write_text("".join(json.dumps(i) + "\n" for i in items))
+        for arm, value in arms.items():
+            scored[arm] = side(*eval_goldset(domain, goldset, **{setting: value}))
+            print(f"{arm}: {scored[arm]['correct']}/{scored[arm]['n']}, p50 {scored[arm]['latency_s']['p50']} s",
+                  flush=True)
+    return scored
+
+
 def paired(base: dict[str, Any], cand: dict[str, Any]) -> tuple[int, int, float]:
     """Two runs of a decision benchmark on the same items: how many only `base` got right, how many only `cand`
     did (items matched by id, in base's order), and McNemar's exact p rounded to 4 places.

@@ -25,13 +25,10 @@ Usage:
 
 from __future__ import annotations
 
-import json
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from common import compare_again, conditions, decision_args, eval_goldset, finish, paired, print_table, write_result
+from common import compare_again, conditions, decision_args, finish, paired, print_table, score_arms, write_result
 from general_draft_first import side, tune_questions
 
 ARMS = {"step_by_step": "false", "brief": "true"}
@@ -68,12 +65,7 @@ def main() -> None:
     cond = conditions(args.note)
     body: dict[str, Any] = {"questions": "first tune-half SQuAD questions of docs/demo_corpus",
                             "items": [i["id"] for i in items]}
-    with tempfile.TemporaryDirectory(prefix="sme-bench-brief-") as tmp:
-        goldset = Path(tmp) / "squad_tune60.jsonl"
-        goldset.write_text("".join(json.dumps(i) + "\n" for i in items))
-        for arm, value in ARMS.items():
-            body[arm] = side(*eval_goldset("general", goldset, SME_GENERAL_BRIEF_REASONING=value))
-            print(f"{arm}: {body[arm]['correct']}/{body[arm]['n']}, p50 {body[arm]['latency_s']['p50']} s", flush=True)
+    body.update(score_arms("general", items, "squad_tune60.jsonl", "SME_GENERAL_BRIEF_REASONING", ARMS, side))
     body["decision"] = decide(body)
     body["conditions"] = finish(cond)
     write_result("general_brief_reasoning", body)

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from common import (
@@ -36,10 +34,10 @@ from common import (
     compare_again,
     conditions,
     decision_args,
-    eval_goldset,
     finish,
     paired,
     print_table,
+    score_arms,
     summary,
     write_result,
 )
@@ -116,12 +114,7 @@ def main() -> None:
     cond = conditions(args.note)
     body: dict[str, Any] = {"questions": "first tune-half SQuAD questions of docs/demo_corpus",
                             "items": [i["id"] for i in items]}
-    with tempfile.TemporaryDirectory(prefix="sme-bench-draft-") as tmp:
-        goldset = Path(tmp) / "squad_tune60.jsonl"
-        goldset.write_text("".join(json.dumps(i) + "\n" for i in items))
-        for arm, value in ARMS.items():
-            body[arm] = side(*eval_goldset("general", goldset, SME_GENERAL_DRAFT_FIRST=value))
-            print(f"{arm}: {body[arm]['correct']}/{body[arm]['n']}, p50 {body[arm]['latency_s']['p50']} s", flush=True)
+    body.update(score_arms("general", items, "squad_tune60.jsonl", "SME_GENERAL_DRAFT_FIRST", ARMS, side))
     body["decision"] = decide(body)
     body["conditions"] = finish(cond)
     write_result("general_draft_first", body)

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from common import (
@@ -31,10 +29,10 @@ from common import (
     compare_again,
     conditions,
     decision_args,
-    eval_goldset,
     finish,
     paired,
     print_table,
+    score_arms,
     summary,
     write_result,
 )
@@ -95,13 +93,8 @@ def main() -> None:
     items = word_problems(args.limit)
     cond = conditions(args.note)
     body: dict[str, Any] = {"split": "dev", "items": [i["id"] for i in items]}
-    with tempfile.TemporaryDirectory(prefix="sme-bench-wp-") as tmp:
-        goldset = Path(tmp) / "math_dev_word_problems.jsonl"
-        goldset.write_text("".join(json.dumps(i) + "\n" for i in items))
-        for style in STYLES:
-            body[style] = side(*eval_goldset("math", goldset, SME_MATH_WORD_PROBLEMS=style))
-            print(f"{style}: {body[style]['correct']}/{body[style]['n']}, p50 {body[style]['latency_s']['p50']} s",
-                  flush=True)
+    body.update(score_arms("math", items, "math_dev_word_problems.jsonl", "SME_MATH_WORD_PROBLEMS",
+                           {style: style for style in STYLES}, side))
     body["decision"] = decide(body)
     body["conditions"] = finish(cond)
     write_result("math_word_problems", body)
