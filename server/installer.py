@@ -224,7 +224,7 @@ def step_load(settings: Settings, log: Log) -> tuple[bool, str]:
         measure = (settings.local.repack is None and not local.no_repack and local.repack_basis is None
                    and local.binary is not None and binary_accepts(local.binary, "--no-repack"))
         if measure:
-            log("timing one answer with repacked weights and one with plain ones (about 30 s) ...")
+            log("timing one answer with repacked weights and one with plain ones ...")
             repacked = repack_choice.probe(base)
     except BackendUnavailable as exc:
         raise SetupError(f"llama-server does not load the model: {exc}") from exc

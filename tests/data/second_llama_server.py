@@ -64,6 +64,14 @@ def main() -> int:
         return 1
 
     class Handler(BaseHTTPRequestHandler):
+        def send_json(self, body: object) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
         def do_GET(self) -> None:  # noqa: N802
             if self.path == "/health":
                 body = {"status": "ok"}
@@ -72,12 +80,7 @@ def main() -> int:
             else:
                 self.send_error(404)
                 return
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(body)
 
         def do_POST(self) -> None:  # noqa: N802
             if self.path != "/v1/chat/completions" or not speeds:
@@ -89,12 +92,7 @@ def main() -> int:
                 prompt_per_s, decode_per_s = speeds["plain" if "--no-repack" in sys.argv else "repacked"]
                 answer["timings"] = {"prompt_n": 450, "prompt_per_second": prompt_per_s, "predicted_n": 48,
                                      "predicted_per_second": decode_per_s}
-            data = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(answer)
 
         def log_message(self, *args: object) -> None:
             pass
