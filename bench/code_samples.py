@@ -166,7 +166,7 @@ def main() -> None:
         server.base_url(wait=300)
         lm, _ = LMChain("code", [LMSpec()], server, cache=False).first_available()
         for i, item in enumerate(items, 1):
-            expert = RecordingExpert(repair_attempts=2, alternative=True, reasoning=settings.code_reasoning)
+            expert = RecordingExpert(repair_attempts=2, alternatives=1, reasoning=settings.code_reasoning)
             expert.record = []
             tests = tests_from_question(item.question)
             started = time.monotonic()

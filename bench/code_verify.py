@@ -132,7 +132,8 @@ def main() -> None:
         verified_lm = LMChain("code", [spec], server, cache=False).first_available()[0] if args.fresh else lm
         log = ServerLog(server.log_path)
         base = CodeExpert()
-        verified = VerifiedCodeExpert(repair_attempts=args.repair_attempts, alternative=not args.no_alternative)
+        verified = VerifiedCodeExpert(repair_attempts=args.repair_attempts,
+                                      alternatives=0 if args.no_alternative else 1)
         for i, item in enumerate(items, 1):
             b = run_arm(base, item, lm, log)
             v = run_arm(verified, item, verified_lm, log)

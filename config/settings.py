@@ -246,6 +246,11 @@ class Settings(BaseSettings):
         default=2, ge=0, le=5, description="Times the code expert may repair code that failed its tests in the "
         "sandbox (each repair is one LM call; the expert makes at most 4 calls per question)",
     )
+    code_alternatives: int = Field(
+        default=1, ge=0, le=3, description="Fresh versions the code expert samples at temperature 0.7 when its "
+        "repairs stall and the code still fails its tests, one at a time until one passes (each is one LM call, "
+        "within the expert's 4 calls per question)",
+    )
     # bench/code_no_tests.py, first 50 code dev items asked without tests (2026-12-07): all gold tests passed by
     # 18/50 with the write and its checks (2 calls, p50 27.8 s), 19/50 with one repair (2.58 calls, p50 45.5 s) or
     # the full budget (3.14 calls, p50 60.5 s, 25 of 50 over 60 s). The rule fixed before the run, the cheapest

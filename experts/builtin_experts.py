@@ -36,6 +36,7 @@ def _code(service: ExpertService) -> dspy.Module:
     from sme_mcp.experts.code_expert import VerifiedCodeExpert
 
     return VerifiedCodeExpert(repair_attempts=service.settings.code_repair_attempts,
+                              alternatives=service.settings.code_alternatives,
                               reasoning=service.settings.code_reasoning,
                               max_lm_calls_self_checked=service.settings.code_calls_without_tests,
                               reasoning_without_tests=service.settings.code_reasoning_without_tests)
@@ -96,6 +97,7 @@ def register_builtin_experts(registry: ExpertRegistry) -> None:
                "Predict(WriteChecks), Predict(ExplainCode)",
         build=_code, metric="code_tests", threshold=0.3,
         settings_for_receipt=lambda service: {"code_repair_attempts": service.settings.code_repair_attempts,
+                                              "code_alternatives": service.settings.code_alternatives,
                                               "code_reasoning": service.settings.code_reasoning,
                                               "code_calls_without_tests": service.settings.code_calls_without_tests,
                                               "code_reasoning_without_tests":

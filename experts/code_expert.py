@@ -7,8 +7,8 @@ in `sme_mcp.tools.sandbox` through `sme_mcp.tools.test_harness.run_tests`.
 Why not `dspy.Refine` or `dspy.BestOfN`: both re-run the whole module at temperature 1.0 from the
 first attempt on, so the greedy answer is never tried, and neither shows the module the failed
 test (Refine adds an LM call per attempt for generic advice instead). Here the first write is
-greedy, each repair sees the failing assert, and one sample at temperature 0.7 is tried only when
-repairs stall.
+greedy, each repair sees the failing assert, and fresh samples at temperature 0.7 (BestOfN's idea with the
+question's tests as the reward) are tried only when repairs stall, one at a time until one passes.
 """
 
 from __future__ import annotations
@@ -374,6 +374,12 @@ class Attempt:
         return (False, -1) if self.run is None else (self.run.passed, self.run.n_passed)
 
 
+def _stalled(best: Attempt, tests: list[str]) -> bool:
+    """Whether the best version so far is worth another sample: it failed its tests, or there are tests and it has
+    no code at all (an empty field, a reply cut off)."""
+    return best.run is not None and not best.run.passed or not best.code and bool(tests)
+
+
 class VerifiedCodeExpert(dspy.Module):
     """Writes Python code, runs it against tests in the sandbox, repairs it from the failures, and returns the
     version that passed most tests with a `Verification` saying what was run and how it came out.
@@ -381,7 +387,8 @@ class VerifiedCodeExpert(dspy.Module):
     The tests are those the question states (see `tests_from_question`); a question without any gets 2-3
     quick checks written by the expert (`write_checks`), and the verification says so. A failed run goes to
     `repair` with the failed asserts, up to `repair_attempts` times; when repairs stall (the same failure
-    again, or no budget left) one fresh write at temperature 0.7 is tried. At most `max_lm_calls` LM calls
+    again, or no budget left) fresh writes at temperature 0.7 are tried, up to `alternatives` of them, until one
+    passes. At most `max_lm_calls` LM calls
     are made per question, and at most `max_lm_calls_self_checked` when the checks are the expert's own (they
     are as fallible as the code: with 2, a failed own check is reported, not repaired). Questions about
     existing code ("what does this print?") are answered in prose by `explain`, with the snippet's real output
@@ -394,7 +401,8 @@ class VerifiedCodeExpert(dspy.Module):
 
     Args:
         repair_attempts: Repairs allowed after a failed run (the `code_repair_attempts` setting).
-        alternative: Whether to sample a fresh write when repairs stall.
+        alternatives: Fresh writes sampled at temperature 0.7 when repairs stall, one at a time until one passes
+            the tests (the `code_alternatives` setting); 0: none.
         max_lm_calls: Upper bound on LM calls per question.
         max_lm_calls_self_checked: Upper bound on LM calls when the question gives no tests, so the checks are
             the expert's own (the `code_calls_without_tests` setting): 2 writes and checks the code and reports
@@ -414,7 +422,7 @@ class VerifiedCodeExpert(dspy.Module):
         ('passed', 1)
     """
 
-    def __init__(self, repair_attempts: int = 2, alternative: bool = True, max_lm_calls: int = MAX_LM_CALLS,
+    def __init__(self, repair_attempts: int = 2, alternatives: int = 1, max_lm_calls: int = MAX_LM_CALLS,
                  timeout_s: float = 10.0, reasoning: bool = True, max_lm_calls_self_checked: int | None = None,
                  reasoning_without_tests: bool | None = None) -> None:
         super().__init__()
@@ -432,7 +440,7 @@ class VerifiedCodeExpert(dspy.Module):
         self.write_checks = dspy.Predict(WriteChecks)
         self.explain = dspy.Predict(ExplainCode)
         self.repair_attempts = repair_attempts
-        self.alternative = alternative
+        self.alternatives = alternatives
         self.max_lm_calls = max_lm_calls
         self.max_lm_calls_self_checked = max_lm_calls_self_checked or max_lm_calls
         self.timeout_s = timeout_s
@@ -517,15 +525,17 @@ class VerifiedCodeExpert(dspy.Module):
                 break  # stalled: the repair changed nothing the tests can see
             seen.add(signature)
         best = max(attempts, key=lambda a: a.score)  # the earliest version wins a tie
-        # A write with no code at all (an empty field, a reply cut off) is worth a fresh sample as much as a failed one.
-        stalled = best.run is not None and not best.run.passed or not best.code and bool(tests)
-        if self.alternative and stalled and calls < budget:
-            calls += 1
+        stalled = _stalled(best, tests)
+        sampled = 0
+        while stalled and sampled < self.alternatives and calls < budget:
+            calls, sampled = calls + 1, sampled + 1
+            # Its own rollout: with DSPy's cache on, the same prompt and temperature would return the same sample.
             sample = self._try("alternative", writer, tests, question=question,
-                               config={"temperature": ALTERNATIVE_TEMPERATURE, "rollout_id": 1})
+                               config={"temperature": ALTERNATIVE_TEMPERATURE, "rollout_id": sampled})
             if sample is not None:
                 attempts.append(sample)
                 best = max(attempts, key=lambda a: a.score)
+                stalled = _stalled(best, tests)
         outer = dspy.settings.trace
         if outer is not None:  # only the calls behind the returned code: demos come from what worked
             outer.extend([*checks_trace, *best.trace] if best.run is not None and best.run.passed else best.trace)

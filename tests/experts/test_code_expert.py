@@ -188,8 +188,21 @@ def test_lm_calls_stay_within_the_bound_whatever_the_repair_budget() -> None:
     assert pred.code == "def f(n):\n    return 0"  # a tie: the first version is kept
 
 
+def test_alternatives_are_sampled_one_at_a_time_until_one_passes() -> None:
+    question = "Write square(n).\nassert square(3) == 9"
+    answers = [code(WRONG_SQUARE), code("def square(n):\n    return n + 6 - 3"), code(RIGHT_SQUARE),
+               code("def square(n):\n    return 9")]
+    pred, lm = ask(VerifiedCodeExpert(repair_attempts=0, alternatives=3), question, answers)
+    assert pred.code == RIGHT_SQUARE and pred.verification.outcome == "passed"
+    assert [a["kind"] for a in pred.attempts] == ["write", "alternative", "alternative"]
+    assert pred.lm_calls == 2 + 1 == len(lm.history)  # the third sample is never asked for
+    # Each sample has its own rollout, so DSPy's cache cannot hand the first sample back as the second.
+    assert [lm.history[i]["kwargs"] for i in (1, 2)] == [{"temperature": 0.7, "rollout_id": 1},
+                                                         {"temperature": 0.7, "rollout_id": 2}]
+
+
 def test_no_repairs_and_no_alternative_when_switched_off() -> None:
-    pred, lm = ask(VerifiedCodeExpert(repair_attempts=0, alternative=False), "Write square(n).\nassert square(3) == 9",
+    pred, lm = ask(VerifiedCodeExpert(repair_attempts=0, alternatives=0), "Write square(n).\nassert square(3) == 9",
                    [code(WRONG_SQUARE)])
     assert len(lm.history) == 1 and pred.verification.outcome == "failed"
 
@@ -354,7 +367,7 @@ def test_the_service_answers_an_explanation_in_prose_and_code_with_its_verificat
 
 def hostile(question: str, source: str, test: str, **kw: object) -> dspy.Prediction:
     """The model answers with `source`; its own check is `test`; no repairs (one version to judge)."""
-    pred, _ = ask(VerifiedCodeExpert(repair_attempts=0, alternative=False, **kw), question,  # type: ignore[arg-type]
+    pred, _ = ask(VerifiedCodeExpert(repair_attempts=0, alternatives=0, **kw), question,  # type: ignore[arg-type]
                   [code(source), {"checks": test}])
     return pred
 

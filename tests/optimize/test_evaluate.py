@@ -104,6 +104,7 @@ def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
                      "general_reasoning": True, "general_brief_reasoning": False, "general_draft_first": False,
                      "general_judge_grounding": False, "collection": None}  # nothing ingested
     assert _expert_settings(service, "code") == {"code_repair_attempts": 2, "code_reasoning": True,
+                                                 "code_alternatives": service.settings.code_alternatives,
                                                  "code_calls_without_tests": service.settings.code_calls_without_tests,
                                                  "code_reasoning_without_tests":
                                                      service.settings.code_reasoning_without_tests}
