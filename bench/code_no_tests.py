@@ -40,12 +40,10 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, conditions, finish, print_table, summary, write_result
+from common import REPO, RESULTS, conditions, finish, print_table, summary, uncached_local_lm, write_result
 
 POLICIES = ("write only", "checks, no repair", "checks, 1 repair", "full")
 POLICY_CALLS = {"write only": 1, "checks, no repair": 2, "checks, 1 repair": 3, "full": 4}
@@ -158,15 +156,11 @@ def main() -> None:
         return
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import dspy
 
-    from sme_mcp.config.settings import LMSpec, Settings
     from sme_mcp.experts.adapter import lm_context
     from sme_mcp.experts.code_expert import VerifiedCodeExpert
-    from sme_mcp.experts.lm import LMChain
     from sme_mcp.optimize.goldsets import goldset_path, load_goldset
     from sme_mcp.optimize.metrics import code_passes
-    from sme_mcp.server.local_lm import LocalServer
 
     class RecordingExpert(VerifiedCodeExpert):
         """The shipped expert, recording each attempt's code and time and the checks call's time."""
@@ -186,17 +180,10 @@ def main() -> None:
                     self.checks_seconds = time.monotonic() - started
 
     cond = conditions(args.note or f"first {args.n} code dev items asked without tests; -t {args.threads}")
-    settings = Settings()
-    reasoning = settings.code_reasoning if args.reasoning is None else args.reasoning == "on"
-    items = load_goldset(goldset_path(settings.goldsets_dir, "code", "dev"), limit=args.n)
-    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
-    local = settings.local.model_copy(update={"threads": args.threads, "threads_batch": args.threads})
-    server = LocalServer(local, settings.cache_dir, Path(tempfile.mkdtemp(prefix="sme-bench-code-no-tests-")))
-    server.start()
     rows: list[dict[str, Any]] = []
-    try:
-        server.base_url(wait=300)
-        lm, _ = LMChain("code", [LMSpec()], server, cache=False).first_available()
+    with uncached_local_lm("code", args.threads, "code-no-tests") as (settings, lm, server):
+        reasoning = settings.code_reasoning if args.reasoning is None else args.reasoning == "on"
+        items = load_goldset(goldset_path(settings.goldsets_dir, "code", "dev"), limit=args.n)
         for i, item in enumerate(items, 1):
             question = as_user_question(item.question, item.tests)
             if question is None:
@@ -238,8 +225,6 @@ def main() -> None:
             print(f"[{i}/{len(items)}] {item.id}: {'PASS' if outcome['gold_pass'] else 'fail'} "
                   f"{[(a['kind'], a['gold_pass'], a['checks_passed'], a['checks_total']) for a in attempts]} "
                   f"{row['lm_calls']} calls {row['seconds']:.1f} s", flush=True)
-    finally:
-        server.stop()
 
     policies, chosen = compare(rows, args.max_calls)
     result = {

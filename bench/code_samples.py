@@ -37,12 +37,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from common import REPO, RESULTS, conditions, finish, print_table, summary, write_result
+from common import REPO, RESULTS, conditions, finish, print_table, summary, uncached_local_lm, write_result
 
 SAMPLES = 4
 POLICIES: dict[str, list[str]] = {
@@ -135,15 +133,10 @@ def main() -> None:
         return
 
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import dspy
-
-    from sme_mcp.config.settings import LMSpec, Settings
     from sme_mcp.experts.adapter import lm_context
     from sme_mcp.experts.code_expert import ALTERNATIVE_TEMPERATURE, VerifiedCodeExpert, tests_from_question
-    from sme_mcp.experts.lm import LMChain
     from sme_mcp.optimize.goldsets import goldset_path, load_goldset
     from sme_mcp.optimize.metrics import code_passes
-    from sme_mcp.server.local_lm import LocalServer
 
     class RecordingExpert(VerifiedCodeExpert):
         """The shipped expert, recording every version it makes (None for a reply that did not parse)."""
@@ -155,16 +148,9 @@ def main() -> None:
             return attempt
 
     cond = conditions(args.note or f"first {args.n} code dev items; -t {args.threads}; idle")
-    settings = Settings()
-    items = load_goldset(goldset_path(settings.goldsets_dir, "code", "dev"), limit=args.n)
-    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
-    local = settings.local.model_copy(update={"threads": args.threads, "threads_batch": args.threads})
-    server = LocalServer(local, settings.cache_dir, Path(tempfile.mkdtemp(prefix="sme-bench-code-samples-")))
-    server.start()
     rows: list[dict[str, Any]] = []
-    try:
-        server.base_url(wait=300)
-        lm, _ = LMChain("code", [LMSpec()], server, cache=False).first_available()
+    with uncached_local_lm("code", args.threads, "code-samples") as (settings, lm, server):
+        items = load_goldset(goldset_path(settings.goldsets_dir, "code", "dev"), limit=args.n)
         for i, item in enumerate(items, 1):
             expert = RecordingExpert(repair_attempts=2, alternatives=1, reasoning=settings.code_reasoning)
             expert.record = []
@@ -207,8 +193,6 @@ def main() -> None:
             print(f"[{i}/{len(items)}] {item.id}: "
                   f"{[(v['step'], v['shown_passed'], v['gold_pass']) for v in versions]} {row['seconds']:.0f} s",
                   flush=True)
-    finally:
-        server.stop()
 
     policies, chosen = compare(rows)
     result = {

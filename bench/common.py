@@ -167,6 +167,35 @@ def scratch_dir(prefix: str) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def uncached_local_lm(role: str, threads: int, prefix: str) -> Iterator[tuple[Any, Any, Any]]:
+    """A supervised llama-server of its own (`threads` for prompt and decoding, one server, logs in a fresh
+    sme-bench-<prefix>-* directory) and the `role`'s LM on it, with DSPy's caches off so every call reaches the
+    model; yields (settings, lm, server) and stops the server on exit.
+
+    Example:
+        >>> with uncached_local_lm("code", 2, "code-samples") as (settings, lm, server):  # doctest: +SKIP
+        ...     pred = VerifiedCodeExpert()(question="...")
+    """
+    import dspy
+
+    from sme_mcp.config.settings import LMSpec, Settings
+    from sme_mcp.experts.lm import LMChain
+    from sme_mcp.server.local_lm import LocalServer
+
+    settings = Settings()
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    local = settings.local.model_copy(update={"threads": threads, "threads_batch": threads})
+    server = LocalServer(local, settings.cache_dir, Path(tempfile.mkdtemp(prefix=f"sme-bench-{prefix}-")))
+    server.start()
+    try:
+        server.base_url(wait=300)
+        lm, _ = LMChain(role, [LMSpec()], server, cache=False).first_available()
+        yield settings, lm, server
+    finally:
+        server.stop()
+
+
 def decision_args(doc: str, limit: int | None, limit_help: str) -> argparse.Namespace:
     """The command line of a benchmark that decides a setting: `--limit`, `--note` and `--compare-only`.
 
