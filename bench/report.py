@@ -455,6 +455,30 @@ def code_no_tests_predict(data: dict[str, Any] | None) -> str:
     ])
 
 
+def code_samples(data: dict[str, Any]) -> str:
+    setup = data["setup"]
+    rows = [[name + (" (chosen)" if name == data.get("chosen") else ""), v["max_calls"], f"{v['passed']}/{v['n']}",
+             f"[{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]", v["lm_calls_mean"], v["seconds"]["p50"],
+             v["seconds"]["p95"], v["seconds"]["max"], v["over_60_s"],
+             f"{v['vs_today']['only_this']} / {v['vs_today']['only_today']} (p {v['vs_today']['mcnemar_p']})"]
+            for name, v in data["policies"].items()]
+    return _join([
+        "**Code that fails the question's test: repairs or fresh samples?** (`bench/code_samples.py`): the first "
+        f"{setup['n']} code {setup['split']} items, asked as the gold set asks them (task text and its first "
+        "assert). Each item ran once: the expert's own flow (greedy write, repairs while they change the failure, "
+        f"a sample at temperature {setup['temperature']}), then, when the write failed the shown test, further "
+        f"samples up to {setup['samples']}; every version scored against all of MBPP's asserts. Each policy is read "
+        "off that run: its steps in order, stopping at the first version that passes the shown test; the version "
+        "passing most shown tests is returned. The last column pairs each policy with the default at the time of the "
+        "run, `2 repairs, 1 sample` (items only it passes / only that one passes, McNemar p). Rule fixed before the "
+        f"run: {setup['rule']}. The chosen policy sets the defaults of `SME_CODE_REPAIR_ATTEMPTS` and "
+        "`SME_CODE_ALTERNATIVES`.",
+        table(["policy", "calls ≤", "gold pass", "95% CI", "LM calls/item", "s p50", "s p95", "s max", "> 60 s",
+               "only this / only the earlier default"], rows),
+        conditions(data),
+    ])
+
+
 def _arm_rows(data: dict[str, Any], arms: tuple[str, ...], fields: list[str]) -> list[list[Any]]:
     """One row per arm of a decision benchmark's JSON: the arm (marked when the rule chose it), right/n, the
     `fields` asked for ("latency_s.p50" reads data[arm]["latency_s"]["p50"]), and its receipt as a link."""
@@ -628,6 +652,7 @@ def section() -> str:
                          ("retrieval_gate", retrieval_gate), ("retrieval_rerank", retrieval_rerank),
                          ("context_window", context_window), ("grounding", grounding),
                          ("code_plain_prompt", code_plain_prompt), ("code_no_tests", code_no_tests),
+                         ("code_samples", code_samples),
                          ("math_word_problems", math_word_problems), ("general_draft_first", general_draft_first),
                          ("grounding_judge", grounding_judge), ("general_brief_reasoning", general_brief_reasoning),
                          ("speculative_ngram", speculative_ngram),

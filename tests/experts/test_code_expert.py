@@ -102,7 +102,7 @@ def test_a_passing_first_answer_costs_one_call() -> None:
 
 
 def test_without_reasoning_the_model_is_asked_for_the_code_at_once_and_still_repairs(tmp_path: Path) -> None:
-    svc = ExpertService(Settings(data_dir=tmp_path, code_reasoning=False), local=None)
+    svc = ExpertService(Settings(data_dir=tmp_path, code_reasoning=False, code_repair_attempts=2), local=None)
     expert = svc.build_module("code")
     svc.close()
     assert isinstance(expert, VerifiedCodeExpert) and not expert.reasoning

@@ -103,7 +103,7 @@ def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
                      "retrieval_keep_sentences": 0, "retrieval_sentence_window": 1, "general_retry_echo": True,
                      "general_reasoning": True, "general_brief_reasoning": False, "general_draft_first": False,
                      "general_judge_grounding": False, "collection": None}  # nothing ingested
-    assert _expert_settings(service, "code") == {"code_repair_attempts": 2, "code_reasoning": True,
+    assert _expert_settings(service, "code") == {"code_repair_attempts": 0, "code_reasoning": True,
                                                  "code_alternatives": service.settings.code_alternatives,
                                                  "code_calls_without_tests": service.settings.code_calls_without_tests,
                                                  "code_reasoning_without_tests":
