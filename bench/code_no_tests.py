@@ -64,11 +64,7 @@ def returned(attempts: list[dict[str, Any]]) -> dict[str, Any]:
     def score(a: dict[str, Any]) -> tuple[bool, int]:
         return (False, -1) if a["checks_total"] is None else (a["checks_passed"] == a["checks_total"],
                                                                a["checks_passed"])
-    best = attempts[0]
-    for attempt in attempts[1:]:
-        if score(attempt) > score(best):
-            best = attempt
-    return best
+    return max(attempts, key=score)  # max keeps the earliest on a tie
 
 
 def policy_outcome(policy: str, row: dict[str, Any]) -> dict[str, Any]:

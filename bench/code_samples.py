@@ -69,10 +69,7 @@ def policy_outcome(steps: list[str], row: dict[str, Any]) -> dict[str, Any]:
         used.append(version)
         if version["shown_passed"]:
             break
-    best = used[0]
-    for version in used[1:]:
-        if (version["shown_passed"], version["shown_n_passed"]) > (best["shown_passed"], best["shown_n_passed"]):
-            best = version
+    best = max(used, key=lambda v: (v["shown_passed"], v["shown_n_passed"]))  # max keeps the earliest on a tie
     return {"gold_pass": best["gold_pass"], "seconds": sum(v["seconds"] for v in used), "lm_calls": len(used),
             "step": best["step"]}
 

@@ -388,11 +388,11 @@ class VerifiedCodeExpert(dspy.Module):
     quick checks written by the expert (`write_checks`), and the verification says so. A failed run goes to
     `repair` with the failed asserts, up to `repair_attempts` times; when repairs stall (the same failure
     again, or no budget left) fresh writes at temperature 0.7 are tried, up to `alternatives` of them, until one
-    passes. At most `max_lm_calls` LM calls
-    are made per question, and at most `max_lm_calls_self_checked` when the checks are the expert's own (they
-    are as fallible as the code: with 2, a failed own check is reported, not repaired). Questions about
-    existing code ("what does this print?") are answered in prose by `explain`, with the snippet's real output
-    from the sandbox, and carry no new code (`code` is empty, `snippet` is the code the question is about).
+    passes. At most `max_lm_calls` LM calls are made per question, and at most `max_lm_calls_self_checked` when
+    the checks are the expert's own (they are as fallible as the code: with 2, a failed own check is reported,
+    not repaired). Questions about existing code ("what does this print?") are answered in prose by `explain`,
+    with the snippet's real output from the sandbox, and carry no new code (`code` is empty, `snippet` is the code
+    the question is about).
 
     The prediction has `code`, `explanation`, `reasoning`, `verification` (an `experts.answer.Verification`),
     `attempts` (kind, tests passed, tests run, per version) and `lm_calls`. Only the predictor calls that
