@@ -242,6 +242,14 @@ class Settings(BaseSettings):
         "program = the model writes a short Python program that the sandbox runs (one fix if it fails, then chain "
         "of thought)",
     )
+    # A word problem's program that prints what cannot be the answer (words for an amount, a negative count, a
+    # fraction that runs on: experts/math_program.py::implausible_answer) is retried this way; chosen by
+    # bench/math_implausible.py on the math dev split.
+    math_implausible_retry: Literal["none", "fix", "sample", "fix_then_sample"] = Field(
+        default="none", description="What follows a word problem's program whose answer cannot be right: none; fix = "
+        "the program goes back once with what is wrong with its answer; sample = one fresh program at temperature "
+        "0.7; fix_then_sample = both, in turn. An answer no retry mends is returned marked as a failed check",
+    )
     # bench/code_samples.py, first 50 code dev items asked as the gold set asks (task and its first assert), LM cache
     # off (2026-12-07, e1b1cc0): the greedy write failed the shown test on 25 of 50; of 27 repairs told the failed
     # assert, 1 passed it and none passed all asserts; of 100 fresh samples at temperature 0.7, 10 and 6. All asserts

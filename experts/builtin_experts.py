@@ -29,7 +29,8 @@ def _math(service: ExpertService) -> dspy.Module:
     from sme_mcp.experts.modules import MathExpert
 
     return MathExpert(sympy_tools(service.pool), max_iters=service.settings.react_max_iters,
-                      word_problems=service.settings.math_word_problems)
+                      word_problems=service.settings.math_word_problems,
+                      implausible_retry=service.settings.math_implausible_retry)
 
 
 def _code(service: ExpertService) -> dspy.Module:
@@ -87,7 +88,8 @@ def register_builtin_experts(registry: ExpertRegistry) -> None:
                "math_word_problems is reasoning, or when the program fails)",
         build=_math, metric="sympy", threshold=0.3,
         settings_for_receipt=lambda service: {"react_max_iters": service.settings.react_max_iters,
-                                              "math_word_problems": service.settings.math_word_problems},
+                                              "math_word_problems": service.settings.math_word_problems,
+                                              "math_implausible_retry": service.settings.math_implausible_retry},
     ))
     registry.register(ExpertSpec(
         name="code", description="Writes Python code and runs it against the question's tests (or its own quick "

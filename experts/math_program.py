@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from sme_mcp.tools.markdown import strip_fences
@@ -23,6 +24,19 @@ PROGRAM_MAX_TOKENS = 400
 PROGRAM_TIMEOUT_S = 5.0
 PROGRAM_MEMORY_MB = 256
 MAX_ERROR_CHARS = 600
+SAMPLE_TEMPERATURE = 0.7  # a fresh program after an implausible answer, as the code expert's fresh samples
+# A fraction that does not end within this many decimals ("14.666666667") is rarely what a word problem about
+# people, goods, money and time asks for; on the math dev split none of the right answers had one.
+MAX_PLAUSIBLE_DECIMALS = 4
+
+# The question asks for an amount: a count, a price, a time, a share.
+_ASKS_AMOUNT = re.compile(r"\bhow (many|much|long|far|old|fast|tall|often|heavy)\b|\b(total|sum|average|percent(age)?|"
+                          r"cost|price|profit|earn(s|ed)?|pay|spend|left|remain(s|ing)?|difference)\b", re.I)
+# Words and numbers that make a negative answer possible.
+_NEGATIVE_POSSIBLE = re.compile(r"(?<![\w)])-\s?\d|\b(negative|minus|below zero|debt|deficit|loss|owes?|degrees?|"
+                                r"temperature|change in|net)\b", re.I)
+# Questions whose answer may well be a long fraction.
+_FRACTION_POSSIBLE = re.compile(r"\b(probability|ratio|fraction|proportion|decimals?|odds)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,47 @@ def answer_from_output(stdout: str) -> str | None:
     if value == round(value) and abs(value) < 1e15:
         return str(int(round(value)))
     return f"{round(value, 9):.9f}".rstrip("0").rstrip(".")
+
+
+def implausible_answer(question: str, answer: str) -> str | None:
+    """Why a word problem's printed answer cannot be right, in words the model can act on; None when it may be.
+
+    A cheap check of the program's output, not of its reasoning: a word problem asking for an amount is not
+    answered by words, by a negative number when nothing in it can be negative, or by a fraction that runs on
+    ("14.666666667") when nothing in it is a rate or a share. The math expert writes the program again when the
+    check fails (`MathExpert`'s `implausible_retry`).
+
+    Args:
+        question: The word problem.
+        answer: What the program printed, tidied by `answer_from_output`.
+
+    Returns:
+        The reason, or None.
+
+    Example:
+        >>> implausible_answer("How many apples are left?", "-3")
+        'it is negative, and nothing in the question can be negative: check the order of each subtraction'
+        >>> implausible_answer("What is the temperature change?", "-3") is None
+        True
+        >>> implausible_answer("How much does Ann pay?", "15.5") is None
+        True
+    """
+    text = answer.strip().removeprefix("$").removesuffix("%").replace(",", "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        if _ASKS_AMOUNT.search(question):
+            return "it is not a number, and the question asks for an amount: print the number alone"
+        return None
+    if not math.isfinite(value):
+        return "it is not a finite number: check each division"
+    if value < 0 and not _NEGATIVE_POSSIBLE.search(question):
+        return "it is negative, and nothing in the question can be negative: check the order of each subtraction"
+    decimals = text.partition(".")[2]
+    if len(decimals) > MAX_PLAUSIBLE_DECIMALS and not _FRACTION_POSSIBLE.search(question):
+        return ("it is a fraction that does not come out even, and the question's amounts are whole or in cents: "
+                "check each division and what is divided by what")
+    return None
 
 
 def run_program(text: str) -> ProgramRun:

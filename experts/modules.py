@@ -21,7 +21,11 @@ from sme_mcp.experts.signatures import (
 )
 
 if TYPE_CHECKING:
+    from sme_mcp.experts.answer import Verification
+    from sme_mcp.experts.math_program import ProgramRun
     from sme_mcp.experts.registry import ExpertRegistry
+
+ImplausibleRetry = Literal["none", "fix", "sample", "fix_then_sample"]
 
 
 class ExpertRouter(dspy.Module):
@@ -121,13 +125,19 @@ class MathExpert(dspy.Module):
     through ReAct, whose tool-call format costs it the thread of the story; symbolic questions
     need the tools' exactness. With `word_problems="program"` a word problem is answered by a
     short Python program the model writes (`compute`) and the sandbox runs; a failed run goes
-    back once (`fix`), and chain of thought answers when that fails too.
+    back once (`fix`), and chain of thought answers when that fails too. An answer the program
+    printed that cannot be right is retried as `implausible_retry` says.
 
     Args:
         tools: The SymPy tools ReAct may call.
         max_iters: ReAct's step limit.
         word_problems: "reasoning" (ChainOfThought) or "program" (program of thought); the
             `math_word_problems` setting.
+        implausible_retry: What a program whose answer cannot be right (`implausible_answer`: words
+            for an amount, a negative count, a fraction that runs on) is followed by: "none", "fix"
+            (the program goes back once with what is wrong with its answer), "sample" (one fresh
+            program at temperature 0.7), or "fix_then_sample"; the `math_implausible_retry` setting.
+            An answer no retry mends is returned with a failed check.
 
     Example:
         >>> expert = MathExpert(sympy_tools(pool), word_problems="program")  # doctest: +SKIP
@@ -137,11 +147,13 @@ class MathExpert(dspy.Module):
     """
 
     def __init__(self, tools: list[Callable[..., str]], max_iters: int = 5,
-                 word_problems: Literal["reasoning", "program"] = "reasoning") -> None:
+                 word_problems: Literal["reasoning", "program"] = "reasoning",
+                 implausible_retry: ImplausibleRetry = "none") -> None:
         super().__init__()
         self.solve = LoopSafeReAct(SolveMath, tools=tools, max_iters=max_iters)
         self.reason = dspy.ChainOfThought(SolveWordProblem)
         self.word_problems = word_problems
+        self.implausible_retry = implausible_retry
         if word_problems == "program":  # only then: programs saved without these predictors load unchanged
             self.compute = dspy.Predict(WriteMathProgram)
             self.fix = dspy.Predict(FixMathProgram)
@@ -162,24 +174,84 @@ class MathExpert(dspy.Module):
         """The answer a program printed, after at most one fix; None when no program ran to an answer."""
         from dspy.utils.exceptions import AdapterParseError
 
-        from sme_mcp.experts.answer import Verification
-        from sme_mcp.experts.math_program import PROGRAM_MAX_TOKENS, run_program
+        from sme_mcp.experts.math_program import implausible_answer
 
-        capped = {"max_tokens": PROGRAM_MAX_TOKENS}
         try:
-            run = run_program(str(self.compute(question=question, config=capped).program or ""))
+            run = self.run_written(question)
             if run.answer is None:
-                fixed = self.fix(question=question, program=run.program, error=run.error or "", config=capped)
-                run = run_program(str(fixed.fixed_program or ""))
+                run = self.run_fixed(question, run.program, run.error or "")
         except AdapterParseError:
             return None
         if run.answer is None:
             return None
-        checked = ("the answer is what a Python program the model wrote printed when the sandbox ran it; whether the "
-                   "program models the problem was not checked")
+        doubt = implausible_answer(question, run.answer)
+        if doubt is None:
+            return self._program_answer(run, verification_of_program(run))
+        first, retried = run, []
+        for step in IMPLAUSIBLE_RETRY_STEPS[self.implausible_retry]:
+            try:
+                candidate = (self.run_fixed(question, first.program, implausible_error(first, doubt)) if step == "fix"
+                             else self.run_written(question, sample=1))
+            except AdapterParseError:
+                retried.append(f"{step}: the reply did not parse")
+                continue
+            retried.append(f"{step}: {candidate.answer if candidate.answer is not None else candidate.error}")
+            if candidate.answer is not None and implausible_answer(question, candidate.answer) is None:
+                return self._program_answer(candidate, verification_of_program(candidate, first, doubt, retried))
+        return self._program_answer(first, verification_of_program(first, first, doubt, retried))
+
+    def run_written(self, question: str, sample: int = 0) -> ProgramRun:
+        """A program written for the question (greedy; `sample` n > 0: the n-th at temperature 0.7), as run."""
+        from sme_mcp.experts.math_program import PROGRAM_MAX_TOKENS, SAMPLE_TEMPERATURE, run_program
+
+        config: dict[str, object] = {"max_tokens": PROGRAM_MAX_TOKENS}
+        if sample:  # its own rollout: with DSPy's cache on the same prompt would return the greedy program
+            config.update(temperature=SAMPLE_TEMPERATURE, rollout_id=sample)
+        return run_program(str(self.compute(question=question, config=config).program or ""))
+
+    def run_fixed(self, question: str, program: str, error: str) -> ProgramRun:
+        """The program sent back with what went wrong (an error, or an answer that cannot be right), as run."""
+        from sme_mcp.experts.math_program import PROGRAM_MAX_TOKENS, run_program
+
+        fixed = self.fix(question=question, program=program, error=error, config={"max_tokens": PROGRAM_MAX_TOKENS})
+        return run_program(str(fixed.fixed_program or ""))
+
+    @staticmethod
+    def _program_answer(run: ProgramRun, verification: Verification) -> dspy.Prediction:
         return dspy.Prediction(answer=run.answer,
                                reasoning=f"Computed by this program, run in the sandbox:\n{run.program}",
-                               verification=Verification(method="none", outcome="unchecked", checked=checked))
+                               verification=verification)
+
+
+IMPLAUSIBLE_RETRY_STEPS: dict[str, tuple[str, ...]] = {
+    "none": (), "fix": ("fix",), "sample": ("sample",), "fix_then_sample": ("fix", "sample"),
+}
+
+
+def implausible_error(run: ProgramRun, doubt: str) -> str:
+    """What the fix is told about a program that ran to an answer that cannot be right."""
+    return f"It ran and printed {run.answer}, which cannot be the answer: {doubt}."
+
+
+def verification_of_program(run: ProgramRun, first: ProgramRun | None = None, doubt: str | None = None,
+                            retried: list[str] | None = None) -> Verification:
+    """The verification of a word problem's program answer: unchecked when it looks plausible (with what came before
+    it when a retry replaced an implausible first answer); failed when no retry gave a plausible one."""
+    from sme_mcp.experts.answer import Verification
+
+    if first is None:
+        return Verification(method="none", outcome="unchecked", checked=(
+            "the answer is what a Python program the model wrote printed when the sandbox ran it; it is a plausible "
+            "answer for the question, but whether the program models the problem was not checked"))
+    details = [f"first program printed {first.answer}: {doubt}", *(retried or [])]
+    if run is not first:
+        return Verification(method="none", outcome="unchecked", details=details, checked=(
+            f"the first program's answer ({first.answer}) could not be right, so the program was written again; the "
+            "answer is what the new program printed, a plausible answer, but whether it models the problem was not "
+            "checked"))
+    tried = f"; {len(retried)} more program(s) gave no plausible answer" if retried else ""
+    return Verification(method="check", outcome="failed", details=details, checked=(
+        f"the answer is what the model's program printed, and it cannot be right: {doubt}{tried}. Treat it as wrong"))
 
 
 class CodeExpert(dspy.Module):

@@ -11,7 +11,13 @@ import pytest
 from dspy.utils import DummyLM
 
 from sme_mcp.config.settings import Settings
-from sme_mcp.experts.math_program import PROGRAM_MAX_TOKENS, answer_from_output, run_program
+from sme_mcp.experts.math_program import (
+    PROGRAM_MAX_TOKENS,
+    SAMPLE_TEMPERATURE,
+    answer_from_output,
+    implausible_answer,
+    run_program,
+)
 from sme_mcp.experts.modules import MathExpert
 
 WORD_PROBLEM = "If I buy 3 notebooks at $4.50 each and a pen for $2, how much do I spend in total?"
@@ -110,3 +116,80 @@ def test_a_symbolic_question_still_goes_to_react_not_to_a_program() -> None:
         pred = expert()(question="Differentiate x**3 with respect to x.")
     assert pred.answer == "3*x**2"
     assert "WriteMathProgram" not in str(lm.history[0]["messages"])
+
+
+@pytest.mark.parametrize(("question", "answer", "doubt"), [
+    ("How many apples are left?", "-3", "negative"),
+    ("How many minutes early will Toby be?", "-49.775", "negative"),
+    ("How much water is in the remaining 24 liters?", "14.666666667", "fraction"),
+    ("How many S'mores can each kid have?", "DeSean can have 8 S'mores.", "not a number"),
+    ("How much does Ann pay?", "15.5", None),
+    ("How much does Ann pay?", "$15.50", None),
+    ("What is the average of 3 and 4?", "3.5", None),
+    ("The temperature was 5 degrees and fell by 8. What is it now?", "-3", None),
+    ("A bank account holds -20 dollars and gets 5. What does it hold?", "-15", None),
+    ("What is the probability of rolling a 1 or 2 on a die?", "0.333333333", None),
+    ("Which day comes after Monday?", "Tuesday", None),
+    ("How many apples are left?", "12", None),
+])
+def test_an_answer_that_cannot_be_right_is_told_apart(question: str, answer: str, doubt: str | None) -> None:
+    reason = implausible_answer(question, answer)
+    assert (reason is None) if doubt is None else (doubt in (reason or ""))
+
+
+LEFT = "Ann has 5 apples and eats 2. How many apples are left?"
+
+
+def retrying(policy: str) -> MathExpert:
+    return MathExpert(tools=[], word_problems="program", implausible_retry=policy)  # type: ignore[arg-type]
+
+
+def test_without_a_retry_an_implausible_answer_comes_back_marked_failed() -> None:
+    lm = DummyLM([{"program": "print(2 - 5)"}])
+    with dspy.context(lm=lm):
+        pred = retrying("none")(question=LEFT)
+    assert pred.answer == "-3" and len(lm.history) == 1
+    assert (pred.verification.method, pred.verification.outcome) == ("check", "failed")
+    assert "negative" in pred.verification.checked
+
+
+def test_a_fix_is_told_why_the_answer_cannot_be_right_and_its_plausible_answer_replaces_it() -> None:
+    lm = DummyLM([{"program": "print(2 - 5)"}, {"fixed_program": "print(5 - 2)"}])
+    with dspy.context(lm=lm):
+        pred = retrying("fix")(question=LEFT)
+    assert pred.answer == "3" and len(lm.history) == 2
+    fix_prompt = "\n".join(str(m["content"]) for m in lm.history[1]["messages"])
+    assert "printed -3, which cannot be the answer" in fix_prompt and "print(2 - 5)" in fix_prompt
+    assert pred.verification.outcome == "unchecked"
+    assert "-3" in pred.verification.checked and "written again" in pred.verification.checked
+
+
+def test_a_sample_is_a_fresh_program_at_temperature_with_its_own_rollout() -> None:
+    lm = DummyLM([{"program": "print(2 - 5)"}, {"program": "print(5 - 2)"}])
+    with dspy.context(lm=lm):
+        pred = retrying("sample")(question=LEFT)
+    assert pred.answer == "3"
+    first, second = (call["kwargs"] for call in lm.history)
+    assert "rollout_id" not in first and first.get("temperature", 0.0) == 0.0
+    assert (second["temperature"], second["rollout_id"]) == (SAMPLE_TEMPERATURE, 1)
+    assert second["max_tokens"] == PROGRAM_MAX_TOKENS
+
+
+def test_fix_then_sample_stops_at_the_first_plausible_answer_and_keeps_the_first_when_none_is() -> None:
+    lm = DummyLM([{"program": "print(2 - 5)"}, {"fixed_program": "print(2 - 6)"}, {"program": "print(5 - 2)"}])
+    with dspy.context(lm=lm):
+        assert retrying("fix_then_sample")(question=LEFT).answer == "3"
+    assert len(lm.history) == 3
+    lm = DummyLM([{"program": "print(2 - 5)"}, {"fixed_program": "print(2 - 6)"}, {"program": "print(1 - 5)"}])
+    with dspy.context(lm=lm):
+        pred = retrying("fix_then_sample")(question=LEFT)
+    assert pred.answer == "-3" and pred.verification.outcome == "failed"
+    assert pred.verification.details[1:] == ["fix: -4", "sample: -4"]
+    assert "2 more program(s) gave no plausible answer" in pred.verification.checked
+
+
+def test_a_plausible_answer_costs_no_retry() -> None:
+    lm = DummyLM([{"program": "print(5 - 2)"}])
+    with dspy.context(lm=lm):
+        pred = retrying("fix_then_sample")(question=LEFT)
+    assert pred.answer == "3" and len(lm.history) == 1 and pred.verification.outcome == "unchecked"

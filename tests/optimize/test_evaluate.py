@@ -73,7 +73,8 @@ async def test_run_eval_reports_interval_progress_and_writes_a_readable_receipt(
     assert [i["id"] for i in body["items"]] == ["a0", "a1", "a2", "a3"]
     assert sum(i["correct"] for i in body["items"]) == 3
     assert body["expert_settings"] == {"react_max_iters": service.settings.react_max_iters,
-                                       "math_word_problems": service.settings.math_word_problems}
+                                       "math_word_problems": service.settings.math_word_problems,
+                                       "math_implausible_retry": service.settings.math_implausible_retry}
     assert body["packages"]["dspy"] and body["git_commit"]
     assert report["receipt"] in json.loads(listing.contents[0].text)
     assert json.loads(receipt.contents[0].text)["report"]["correct"] == 3
@@ -109,7 +110,8 @@ def test_general_receipts_say_whether_retrieval_was_on_and_over_what(service):
                                                  "code_reasoning_without_tests":
                                                      service.settings.code_reasoning_without_tests}
     assert _expert_settings(service, "math") == {"react_max_iters": 5,
-                                                 "math_word_problems": service.settings.math_word_problems}
+                                                 "math_word_problems": service.settings.math_word_problems,
+                                                 "math_implausible_retry": service.settings.math_implausible_retry}
 
 
 def test_a_cancelled_eval_keeps_a_partial_receipt_only_when_asked(service, goldset, tmp_path):
