@@ -20,7 +20,8 @@ class Verification(BaseModel):
 
     method: Literal["exact", "tests", "check", "grounding", "none"] = Field(
         description="exact: computed by SymPy; tests: code run against tests in the sandbox; check: a math answer "
-        "checked by SymPy (substituted back, differentiated back, expanded); grounding: a general answer "
+        "checked by SymPy (substituted back, differentiated back, expanded) or a word problem's answer checked for "
+        "plausibility (a number, not negative, not a fraction that runs on); grounding: a general answer "
         "checked against the cited passages; none: nothing was checked"
     )
     outcome: Literal["passed", "failed", "partial", "grounded", "not_grounded", "not_in_documents", "unchecked"]
