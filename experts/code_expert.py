@@ -400,9 +400,10 @@ class VerifiedCodeExpert(dspy.Module):
     writes and repairs, not from the failed versions.
 
     Args:
-        repair_attempts: Repairs allowed after a failed run (the `code_repair_attempts` setting).
+        repair_attempts: Repairs allowed after a failed run (the `code_repair_attempts` setting, whose default
+            this is).
         alternatives: Fresh writes sampled at temperature 0.7 when repairs stall, one at a time until one passes
-            the tests (the `code_alternatives` setting); 0: none.
+            the tests (the `code_alternatives` setting, whose default this is); 0: none.
         max_lm_calls: Upper bound on LM calls per question.
         max_lm_calls_self_checked: Upper bound on LM calls when the question gives no tests, so the checks are
             the expert's own (the `code_calls_without_tests` setting): 2 writes and checks the code and reports
@@ -415,14 +416,14 @@ class VerifiedCodeExpert(dspy.Module):
             `code_reasoning_without_tests` setting. None: as `reasoning`.
 
     Example:
-        >>> expert = VerifiedCodeExpert(repair_attempts=2)
+        >>> expert = VerifiedCodeExpert()
         >>> with dspy.context(lm=lm):  # doctest: +SKIP
         ...     pred = expert(question="Write is_even(n).\\nassert is_even(4) == True")
         >>> pred.verification.outcome, pred.verification.tests_run  # doctest: +SKIP
         ('passed', 1)
     """
 
-    def __init__(self, repair_attempts: int = 2, alternatives: int = 1, max_lm_calls: int = MAX_LM_CALLS,
+    def __init__(self, repair_attempts: int = 0, alternatives: int = 3, max_lm_calls: int = MAX_LM_CALLS,
                  timeout_s: float = 10.0, reasoning: bool = True, max_lm_calls_self_checked: int | None = None,
                  reasoning_without_tests: bool | None = None) -> None:
         super().__init__()

@@ -82,7 +82,8 @@ def test_an_assert_and_the_same_example_in_prose_count_once() -> None:
 
 def test_a_failing_first_answer_is_repaired_on_the_second() -> None:
     question = "Write a function square(n).\nassert square(3) == 9"
-    pred, lm = ask(VerifiedCodeExpert(), question, [code(WRONG_SQUARE), code(RIGHT_SQUARE, "Multiplies n by n.")])
+    pred, lm = ask(VerifiedCodeExpert(repair_attempts=2), question,
+                   [code(WRONG_SQUARE), code(RIGHT_SQUARE, "Multiplies n by n.")])
 
     assert pred.code == RIGHT_SQUARE and pred.explanation == "Multiplies n by n."
     assert [a["kind"] for a in pred.attempts] == ["write", "repair"] and pred.lm_calls == 2 == len(lm.history)
@@ -223,7 +224,7 @@ def test_a_question_without_tests_gets_the_experts_own_checks_and_says_so() -> N
 
 def test_own_checks_that_fail_lead_to_a_repair_that_is_told_they_may_be_wrong() -> None:
     question = "Write a Python function square(n) that squares n."
-    pred, lm = ask(VerifiedCodeExpert(), question,
+    pred, lm = ask(VerifiedCodeExpert(repair_attempts=2), question,
                    [code(WRONG_SQUARE), {"checks": "assert square(3) == 9"}, code(RIGHT_SQUARE)])
     assert pred.code == RIGHT_SQUARE and pred.verification.outcome == "passed"
     assert "written by the expert, not given" in prompt(lm, 2)
@@ -272,7 +273,7 @@ def test_the_write_without_tests_follows_reasoning_unless_set() -> None:
 
 
 def test_code_that_does_not_load_is_reported_and_repaired() -> None:
-    pred, lm = ask(VerifiedCodeExpert(), "Write square(n).\nassert square(3) == 9",
+    pred, lm = ask(VerifiedCodeExpert(repair_attempts=2), "Write square(n).\nassert square(3) == 9",
                    [code("def square(n)\n    return n * n"), code(RIGHT_SQUARE)])
     assert "Loading the code failed: SyntaxError" in prompt(lm, 1)
     assert pred.code == RIGHT_SQUARE and pred.verification.outcome == "passed"
@@ -285,7 +286,7 @@ def test_markdown_fences_around_the_code_are_removed_before_it_runs() -> None:
 
 
 def test_the_trace_keeps_only_the_calls_behind_the_returned_code() -> None:
-    expert = VerifiedCodeExpert()
+    expert = VerifiedCodeExpert(repair_attempts=2)
     assert {name for name, _ in expert.named_predictors()} == {"write.predict", "repair.predict", "write_checks",
                                                                "explain"}
     lm = DummyLM([code(WRONG_SQUARE), code(RIGHT_SQUARE)])
@@ -435,3 +436,8 @@ def test_explaining_hostile_code_runs_it_contained(tmp_path: Path) -> None:
     pred, _ = ask(VerifiedCodeExpert(), question, [{"explanation": "It tries to delete a file."}])
     assert victim.read_text() == "keep me"
     assert "It stopped with: PermissionError: sandbox" in pred.explanation and "gone" not in pred.explanation
+
+
+def test_the_experts_own_defaults_are_the_settings_defaults() -> None:
+    expert, settings = VerifiedCodeExpert(), Settings()
+    assert (expert.repair_attempts, expert.alternatives) == (settings.code_repair_attempts, settings.code_alternatives)
