@@ -1,10 +1,12 @@
 """Answers that cannot be right: what the math expert should do when a word problem's program prints one.
 
 A word problem is answered by a short program the model writes and the sandbox runs (`math_word_problems=program`).
-On the math holdout at 55e8f5f, 11 of the 39 wrong GSM8K answers could be seen to be wrong without the gold:
-negative counts (-38 for a number of hours), fractions that run on (89.108910891 for a number of people), a sentence
-instead of a number. `experts/math_program.py::implausible_answer` tells those apart (on math dev, 7 of 31 wrong
-program answers and none of the right ones). This bench measures what to do once it has: the program goes back
+Reading the math holdout receipt at 55e8f5f (eval-math-holdout-20261207T104523Z.json), 11 of the 39 wrong GSM8K
+answers could be seen to be wrong without the gold: negative counts (-38 for a number of hours), fractions that run
+on (89.108910891 for a number of people), a sentence instead of a number. So the holdout suggested the kinds of
+answer; `experts/math_program.py::implausible_answer`'s rule was then set on math dev, where it flags 6 of the 31
+wrong answers of eval-math-custom-20261207T101809Z.json and none of the right ones (10 of 39 wrong and none right
+on that holdout receipt). This bench measures what to do once it has: the program goes back
 once with what is wrong with its answer (a fix), or a fresh program is sampled at temperature 0.7, or both.
 
 Items: the math DEV word problems (not `is_symbolic`, the 73 GSM8K items `bench/math_word_problems.py` used), asked
