@@ -40,7 +40,7 @@ import sys
 import time
 from typing import Any
 
-from common import REPO, RESULTS, conditions, finish, print_table, summary, uncached_local_lm, write_result
+from common import REPO, RESULTS, conditions, finish, policy_figures, print_table, uncached_local_lm, write_result
 
 SAMPLES = 4
 POLICIES: dict[str, list[str]] = {
@@ -76,25 +76,13 @@ def policy_outcome(steps: list[str], row: dict[str, Any]) -> dict[str, Any]:
 
 def compare(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
     """Each policy's gold passes, LM calls and seconds, and the policy the rule chooses."""
-    from sme_mcp.optimize.stats import mcnemar_exact, wilson_interval
-
     today = [policy_outcome(POLICIES[TODAY], row)["gold_pass"] for row in rows]
     policies = {}
     for name, steps in POLICIES.items():
         outcomes = [policy_outcome(steps, row) for row in rows]
-        k, n = sum(o["gold_pass"] for o in outcomes), len(outcomes)
-        low, high = wilson_interval(k, n)
-        mine = [o["gold_pass"] for o in outcomes]
-        _, _, p = mcnemar_exact(today, mine)
-        policies[name] = {
-            "passed": k, "n": n, "ci95": [round(low, 3), round(high, 3)], "max_calls": len(steps),
-            "lm_calls_mean": round(sum(o["lm_calls"] for o in outcomes) / max(n, 1), 2),
-            "seconds": summary([o["seconds"] for o in outcomes]),
-            "over_60_s": sum(o["seconds"] > 60 for o in outcomes),
-            "vs_today": {"only_this": sum(m and not t for m, t in zip(mine, today, strict=True)),
-                         "only_today": sum(t and not m for m, t in zip(mine, today, strict=True)),
-                         "mcnemar_p": round(p, 4)},
-        }
+        figures = policy_figures(outcomes, today, "gold_pass")
+        policies[name] = {"passed": figures.pop("right"), **figures, "max_calls": len(steps),
+                          "over_60_s": sum(o["seconds"] > 60 for o in outcomes)}
     eligible = [name for name, v in policies.items() if v["max_calls"] <= ELIGIBLE_CALLS]
     best = max(eligible, key=lambda name: (policies[name]["passed"], -(policies[name]["seconds"]["mean"] or 0)))
     chosen = best if policies[best]["passed"] >= policies[TODAY]["passed"] + MARGIN else TODAY

@@ -249,6 +249,34 @@ def score_arms(domain: str, items: list[dict[str, Any]], file_name: str, setting
     return scored
 
 
+def policy_figures(outcomes: list[dict[str, Any]], today: list[bool], right: str, digits: int = 2) -> dict[str, Any]:
+    """A policy's figures read off a decision bench's one run: how many items it gets right (with a 95% Wilson
+    interval), its mean LM calls, its seconds, and its pairing with today's policy on the same items.
+
+    Args:
+        outcomes: Per item, the policy's outcome: `right` (bool), "lm_calls" and "seconds".
+        today: Per item, whether today's policy got it right.
+        right: The outcome's key saying whether the item came out right.
+        digits: Decimals of the mean LM calls.
+
+    Example:
+        >>> policy_figures([{"ok": True, "lm_calls": 2, "seconds": 3.0}], [False], "ok")["vs_today"]["only_this"]
+        1
+    """
+    from sme_mcp.optimize.stats import mcnemar_exact, wilson_interval
+
+    mine = [bool(o[right]) for o in outcomes]
+    k, n = sum(mine), len(mine)
+    low, high = wilson_interval(k, n)
+    _, _, p = mcnemar_exact(today, mine)
+    return {"right": k, "n": n, "ci95": [round(low, 3), round(high, 3)],
+            "lm_calls_mean": round(sum(o["lm_calls"] for o in outcomes) / max(n, 1), digits),
+            "seconds": summary([o["seconds"] for o in outcomes]),
+            "vs_today": {"only_this": sum(m and not t for m, t in zip(mine, today, strict=True)),
+                         "only_today": sum(t and not m for m, t in zip(mine, today, strict=True)),
+                         "mcnemar_p": round(p, 4)}}
+
+
 def paired(base: dict[str, Any], cand: dict[str, Any]) -> tuple[int, int, float]:
     """Two runs of a decision benchmark on the same items: how many only `base` got right, how many only `cand`
     did (items matched by id, in base's order), and McNemar's exact p rounded to 4 places.

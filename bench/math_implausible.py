@@ -44,8 +44,8 @@ from common import (
     conditions,
     decision_args,
     finish,
+    policy_figures,
     print_table,
-    summary,
     uncached_local_lm,
     write_result,
 )
@@ -77,27 +77,15 @@ def policy_outcome(steps: list[str], row: dict[str, Any]) -> dict[str, Any]:
 
 def compare(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
     """Each policy's right answers, LM calls and seconds, and the policy the rule chooses."""
-    from sme_mcp.optimize.stats import mcnemar_exact, wilson_interval
-
     today = [policy_outcome(POLICIES[TODAY], row)["correct"] for row in rows]
     policies = {}
     for name, steps in POLICIES.items():
         outcomes = [policy_outcome(steps, row) for row in rows]
-        k, n = sum(o["correct"] for o in outcomes), len(outcomes)
-        low, high = wilson_interval(k, n)
-        mine = [o["correct"] for o in outcomes]
-        _, _, p = mcnemar_exact(today, mine)
+        figures = policy_figures(outcomes, today, "correct", digits=3)
         flagged = [o for o, row in zip(outcomes, rows, strict=True) if row["versions"][0]["implausible"]]
-        policies[name] = {
-            "correct": k, "n": n, "ci95": [round(low, 3), round(high, 3)],
-            "lm_calls_mean": round(sum(o["lm_calls"] for o in outcomes) / max(n, 1), 3),
-            "seconds": summary([o["seconds"] for o in outcomes]),
-            "implausible_items": len(flagged), "implausible_right": sum(o["correct"] for o in flagged),
-            "still_implausible": sum(o["step"] == "first" for o in flagged),
-            "vs_today": {"only_this": sum(m and not t for m, t in zip(mine, today, strict=True)),
-                         "only_today": sum(t and not m for m, t in zip(mine, today, strict=True)),
-                         "mcnemar_p": round(p, 4)},
-        }
+        policies[name] = {"correct": figures.pop("right"), **figures, "implausible_items": len(flagged),
+                          "implausible_right": sum(o["correct"] for o in flagged),
+                          "still_implausible": sum(o["step"] == "first" for o in flagged)}
     best = max(policies, key=lambda name: (policies[name]["correct"], -policies[name]["lm_calls_mean"]))
     chosen = best if policies[best]["correct"] >= policies[TODAY]["correct"] + MARGIN else TODAY
     return policies, chosen

@@ -479,6 +479,30 @@ def code_samples(data: dict[str, Any]) -> str:
     ])
 
 
+def math_implausible(data: dict[str, Any]) -> str:
+    setup = data["setup"]
+    rows = [[name + (" (chosen)" if name == data.get("chosen") else ""), f"{v['correct']}/{v['n']}",
+             f"[{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]", f"{v['implausible_right']}/{v['implausible_items']}",
+             v["still_implausible"], v["lm_calls_mean"], v["seconds"]["p50"], v["seconds"]["p95"],
+             f"{v['vs_today']['only_this']} / {v['vs_today']['only_today']} (p {v['vs_today']['mcnemar_p']})"]
+            for name, v in data["policies"].items()]
+    return _join([
+        "**Word-problem answers that cannot be right** (`bench/math_implausible.py`): the "
+        f"{setup['n']} math {setup['split']} word problems, asked of the math program's word-problem path "
+        f"(program {setup['program']}), DSPy's caches off. A program's answer is implausible "
+        "(`experts/math_program.py::implausible_answer`) when it is words for an amount, a negative number where "
+        "nothing can be negative, or a fraction that runs on where nothing is a rate or a share. Each item ran once; "
+        "for an implausible answer both a fix (the program sent back with why its answer cannot be right) and a "
+        f"fresh program at temperature {setup['temperature']} were made, so each policy is read off that run; an "
+        "answer no step mends is returned with a failed check. The last column pairs each policy with `none` (items "
+        f"only it gets right / only `none` does, McNemar p). Rule fixed before the run: {setup['rule']}. The chosen "
+        "policy is the default of `SME_MATH_IMPLAUSIBLE_RETRY`.",
+        table(["policy", "right", "95% CI", "implausible items right", "still implausible", "LM calls/item",
+               "s p50", "s p95", "only this / only none"], rows),
+        conditions(data),
+    ])
+
+
 def _arm_rows(data: dict[str, Any], arms: tuple[str, ...], fields: list[str]) -> list[list[Any]]:
     """One row per arm of a decision benchmark's JSON: the arm (marked when the rule chose it), right/n, the
     `fields` asked for ("latency_s.p50" reads data[arm]["latency_s"]["p50"]), and its receipt as a link."""
@@ -653,7 +677,8 @@ def section() -> str:
                          ("context_window", context_window), ("grounding", grounding),
                          ("code_plain_prompt", code_plain_prompt), ("code_no_tests", code_no_tests),
                          ("code_samples", code_samples),
-                         ("math_word_problems", math_word_problems), ("general_draft_first", general_draft_first),
+                         ("math_word_problems", math_word_problems), ("math_implausible", math_implausible),
+                         ("general_draft_first", general_draft_first),
                          ("grounding_judge", grounding_judge), ("general_brief_reasoning", general_brief_reasoning),
                          ("speculative_ngram", speculative_ngram),
                          ("prompt_identity", prompt_identity)):
