@@ -243,8 +243,11 @@ class Settings(BaseSettings):
         "of thought)",
     )
     # A word problem's program that prints what cannot be the answer (words for an amount, a negative count, a
-    # fraction that runs on: experts/math_program.py::implausible_answer) is retried this way; chosen by
-    # bench/math_implausible.py on the math dev split.
+    # fraction that runs on: experts/math_program.py::implausible_answer) is retried this way.
+    # bench/math_implausible.py, the 73 math dev word problems, LM cache off (2026-12-08, ebf8897): 4 answers were
+    # implausible (all wrong); a fix told why mended none (3 printed the same), a fresh sample none (2 plausible but
+    # wrong); every policy 42/73. The rule fixed before the run (at least 2 more right) kept none: such an answer
+    # comes back marked as a failed check.
     math_implausible_retry: Literal["none", "fix", "sample", "fix_then_sample"] = Field(
         default="none", description="What follows a word problem's program whose answer cannot be right: none; fix = "
         "the program goes back once with what is wrong with its answer; sample = one fresh program at temperature "
