@@ -503,6 +503,27 @@ def math_implausible(data: dict[str, Any]) -> str:
     ])
 
 
+def math_vote(data: dict[str, Any]) -> str:
+    setup, agreement = data["setup"], data["agreement"]
+    rows = [[name + (" (chosen)" if name == data.get("chosen") else ""), f"{v['correct']}/{v['n']}",
+             f"[{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]", v["lm_calls_mean"], v["seconds"]["p50"], v["seconds"]["p95"],
+             f"{v['vs_today']['only_this']} / {v['vs_today']['only_today']} (p {v['vs_today']['mcnemar_p']})"]
+            for name, v in data["policies"].items()]
+    return _join([
+        "**Word problems: one program or several that vote?** (`bench/math_vote.py`): the "
+        f"{setup['n']} math {setup['split']} word problems, asked of the math expert (program {setup['program']}: "
+        "the greedy program, one fix, chain of thought), then two fresh programs at temperature "
+        f"{setup['temperature']} each, DSPy's caches off. `agree_or_third`: the greedy answer when the first sample "
+        "agrees, else the answer two of three share; `vote_of_3`: the answer two of three share (greedy when all "
+        "differ). The last column pairs each policy with `greedy` (items only it gets right / only greedy does, "
+        f"McNemar p). Rule fixed before the run: {setup['rule']}. Greedy and the first sample agreed on "
+        f"{agreement.get('agree', 0)} items (greedy right on {agreement.get('agree_right', 0)}) and disagreed on "
+        f"{agreement.get('disagree', 0)} (right on {agreement.get('disagree_right', 0)}).",
+        table(["policy", "right", "95% CI", "LM calls/item", "s p50", "s p95", "only this / only greedy"], rows),
+        conditions(data),
+    ])
+
+
 def _arm_rows(data: dict[str, Any], arms: tuple[str, ...], fields: list[str]) -> list[list[Any]]:
     """One row per arm of a decision benchmark's JSON: the arm (marked when the rule chose it), right/n, the
     `fields` asked for ("latency_s.p50" reads data[arm]["latency_s"]["p50"]), and its receipt as a link."""
@@ -678,6 +699,7 @@ def section() -> str:
                          ("code_plain_prompt", code_plain_prompt), ("code_no_tests", code_no_tests),
                          ("code_samples", code_samples),
                          ("math_word_problems", math_word_problems), ("math_implausible", math_implausible),
+                         ("math_vote", math_vote),
                          ("general_draft_first", general_draft_first),
                          ("grounding_judge", grounding_judge), ("general_brief_reasoning", general_brief_reasoning),
                          ("speculative_ngram", speculative_ngram),
