@@ -196,6 +196,29 @@ def uncached_local_lm(role: str, threads: int, prefix: str) -> Iterator[tuple[An
         server.stop()
 
 
+def math_word_problem_expert(settings: Any, limit: int | None) -> tuple[list[Any], Any, str]:
+    """The math dev split's word problems (not symbolic requests, the first `limit`), the math expert with its
+    word-problem path on and the active program's demos loaded, and that program's version ("base" if none).
+
+    Example:
+        >>> items, expert, version = math_word_problem_expert(Settings(), None)  # doctest: +SKIP
+        >>> len(items), version  # doctest: +SKIP
+        (73, 'v1')
+    """
+    from sme_mcp.experts.math_kind import is_symbolic
+    from sme_mcp.experts.modules import MathExpert
+    from sme_mcp.experts.programs import ProgramStore
+    from sme_mcp.optimize.goldsets import goldset_path, load_goldset
+
+    items = [i for i in load_goldset(goldset_path(settings.goldsets_dir, "math", "dev")) if not is_symbolic(i.question)]
+    expert = MathExpert([], word_problems="program")
+    store = ProgramStore(settings.data_dir / "programs", settings.shipped_programs_dir)
+    active = store.active("math")
+    if active is not None:
+        store.load_into(expert, active)
+    return items[:limit], expert, active.version if active is not None else "base"
+
+
 def decision_args(doc: str, limit: int | None, limit_help: str) -> argparse.Namespace:
     """The command line of a benchmark that decides a setting: `--limit`, `--note` and `--compare-only`.
 

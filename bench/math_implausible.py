@@ -44,6 +44,7 @@ from common import (
     conditions,
     decision_args,
     finish,
+    math_word_problem_expert,
     policy_figures,
     print_table,
     uncached_local_lm,
@@ -131,23 +132,14 @@ def main() -> None:
     from dspy.utils.exceptions import AdapterParseError
 
     from sme_mcp.experts.adapter import lm_context
-    from sme_mcp.experts.math_kind import is_symbolic
     from sme_mcp.experts.math_program import SAMPLE_TEMPERATURE, implausible_answer
-    from sme_mcp.experts.modules import MathExpert, implausible_error
-    from sme_mcp.experts.programs import ProgramStore
-    from sme_mcp.optimize.goldsets import goldset_path, load_goldset
+    from sme_mcp.experts.modules import implausible_error
     from sme_mcp.optimize.metrics import math_equivalent
 
     cond = conditions(args.note or "math dev word problems; -t 2; idle")
     rows: list[dict[str, Any]] = []
     with uncached_local_lm("math", 2, "math-implausible") as (settings, lm, server):
-        items = [i for i in load_goldset(goldset_path(settings.goldsets_dir, "math", "dev"))
-                 if not is_symbolic(i.question)][:args.limit]
-        expert = MathExpert([], word_problems="program")
-        store = ProgramStore(settings.data_dir / "programs", settings.shipped_programs_dir)
-        active = store.active("math")
-        if active is not None:
-            store.load_into(expert, active)
+        items, expert, program = math_word_problem_expert(settings, args.limit)
 
         def timed(call: Any) -> tuple[Any, float]:
             started = time.monotonic()
@@ -191,7 +183,7 @@ def main() -> None:
         "conditions": finish(cond),
         "setup": {"split": "dev", "items": "word problems (not is_symbolic)", "n": len(rows), "threads": 2,
                   "model": server.model_path.name if server.model_path else None,
-                  "program": active.version if active is not None else "base", "temperature": SAMPLE_TEMPERATURE,
+                  "program": program, "temperature": SAMPLE_TEMPERATURE,
                   "lm_cache": False, "scoring": "optimize.metrics.math_equivalent against the gold answer",
                   "rule": RULE},
         "policies": policies, "chosen": chosen, "items": rows,
