@@ -88,8 +88,9 @@ def implausible_answer(question: str, answer: str) -> str | None:
 
     A cheap check of the program's output, not of its reasoning: a word problem asking for an amount is not
     answered by words, by a negative number when nothing in it can be negative, or by a fraction that runs on
-    ("14.666666667") when nothing in it is a rate or a share. The math expert writes the program again when the
-    check fails (`MathExpert`'s `implausible_retry`).
+    ("14.666666667") when nothing in it is a rate or a share. The math expert returns such an answer as a failed
+    check, after writing the program again if `MathExpert`'s `implausible_retry` says so (off by default: on math
+    dev no retry mended one, bench/math_implausible.py).
 
     Args:
         question: The word problem.
